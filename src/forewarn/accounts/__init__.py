@@ -1,0 +1,1 @@
+"""Organisations, people, roles, API tokens, web sessions, and the access policy."""

@@ -1,0 +1,1 @@
+"""Domain-free kit: settings, database, embedded PostgreSQL, jobs, keys, errors, clock, logs."""

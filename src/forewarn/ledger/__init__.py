@@ -1,0 +1,62 @@
+"""The transparency log: an RFC 9162 Merkle tree of governance events.
+
+Checkpoints are C2SP signed notes. ``merkle`` holds the pure tree code and the public
+proof verifiers that outside auditors script against; ``note`` the signed-note,
+checkpoint and cosignature formats.
+"""
+
+from forewarn.ledger.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    MAX_TREE_SIZE,
+    Appended,
+    GetNode,
+    Node,
+    NodeId,
+    ProofError,
+    append,
+    consistency_proof,
+    consistency_proof_from,
+    consistency_ranges,
+    frontier,
+    inclusion_proof,
+    inclusion_proof_from,
+    inclusion_ranges,
+    leaf_hash,
+    node_hash,
+    nodes_for,
+    range_hash,
+    root,
+    root_from,
+    subtree_pieces,
+    verify_consistency,
+    verify_inclusion,
+)
+
+__all__ = [
+    "EMPTY_ROOT",
+    "HASH_SIZE",
+    "MAX_TREE_SIZE",
+    "Appended",
+    "GetNode",
+    "Node",
+    "NodeId",
+    "ProofError",
+    "append",
+    "consistency_proof",
+    "consistency_proof_from",
+    "consistency_ranges",
+    "frontier",
+    "inclusion_proof",
+    "inclusion_proof_from",
+    "inclusion_ranges",
+    "leaf_hash",
+    "node_hash",
+    "nodes_for",
+    "range_hash",
+    "root",
+    "root_from",
+    "subtree_pieces",
+    "verify_consistency",
+    "verify_inclusion",
+]

@@ -1,0 +1,1 @@
+"""HTTP composition: the app factory, every domain's API routers and pages, errors, middleware."""
