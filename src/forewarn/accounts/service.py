@@ -38,7 +38,7 @@ from forewarn.accounts.schemas import (
 from forewarn.core.clock import utcnow
 from forewarn.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
 
-TOKEN_PREFIX = "fw_"
+TOKEN_PREFIX = "fw_"  # noqa: S105 -- a public marker, not a secret
 
 
 def hash_password(password: str) -> str:

@@ -8,7 +8,6 @@ import uuid
 from collections import defaultdict, deque
 from typing import Annotated
 
-
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
@@ -77,8 +76,12 @@ async def login_page(request: Request, runtime: RuntimeDep, _: Anyone, next: str
     token = secrets.token_urlsafe(24)
     response = render(request, "accounts/login.html", login_csrf=token, next=_safe_next(next))
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-        secure=_secure(request, runtime.settings.cookie_secure), max_age=3600,
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request, runtime.settings.cookie_secure),
+        max_age=3600,
     )
     return response
 
@@ -97,32 +100,52 @@ async def login(
     cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie_token or not secrets.compare_digest(cookie_token, csrf_token):
         return render(
-            request, "accounts/login.html", status_code=403, error="The form expired; please try again.",
-            login_csrf=cookie_token or secrets.token_urlsafe(24), email=email, next=_safe_next(next),
+            request,
+            "accounts/login.html",
+            status_code=403,
+            error="The form expired; please try again.",
+            login_csrf=cookie_token or secrets.token_urlsafe(24),
+            email=email,
+            next=_safe_next(next),
         )
     client = request.client.host if request.client else "unknown"
     if _rate_limited(f"{client}|{email.lower()}", runtime.settings.login_attempts_per_minute):
         return render(
-            request, "accounts/login.html", status_code=429, error="Too many attempts; wait a minute.",
-            login_csrf=cookie_token, email=email, next=_safe_next(next),
+            request,
+            "accounts/login.html",
+            status_code=429,
+            error="Too many attempts; wait a minute.",
+            login_csrf=cookie_token,
+            email=email,
+            next=_safe_next(next),
         )
     try:
         person_id = await service.authenticate_password(session, email=email, password=password)
     except InvalidInput as exc:
         return render(
-            request, "accounts/login.html", status_code=401, error=exc.message,
-            login_csrf=cookie_token, email=email, next=_safe_next(next),
+            request,
+            "accounts/login.html",
+            status_code=401,
+            error=exc.message,
+            login_csrf=cookie_token,
+            email=email,
+            next=_safe_next(next),
         )
     orgs = await service.organisations_of(session, person_id=person_id)
     cookie, _csrf = await service.start_session(
-        session, person_id=person_id, organisation_id=orgs[0].id if orgs else None,
+        session,
+        person_id=person_id,
+        organisation_id=orgs[0].id if orgs else None,
         hours=runtime.settings.session_hours,
     )
     target = _safe_next(next)
     must_change = await service.must_change_password(session, person_id=person_id)
     response = RedirectResponse("/account/password" if must_change else target, status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, cookie, httponly=True, samesite="lax",
+        SESSION_COOKIE,
+        cookie,
+        httponly=True,
+        samesite="lax",
         secure=_secure(request, runtime.settings.cookie_secure),
         max_age=runtime.settings.session_hours * 3600,
     )
@@ -155,12 +178,17 @@ async def switch_organisation(
     if old:
         await service.end_session(session, cookie=old)
     cookie, _csrf = await service.start_session(
-        session, person_id=actor.person_id, organisation_id=organisation_id,
+        session,
+        person_id=actor.person_id,
+        organisation_id=organisation_id,
         hours=runtime.settings.session_hours,
     )
     response = RedirectResponse("/?flash=org-switched", status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, cookie, httponly=True, samesite="lax",
+        SESSION_COOKIE,
+        cookie,
+        httponly=True,
+        samesite="lax",
         secure=_secure(request, runtime.settings.cookie_secure),
         max_age=runtime.settings.session_hours * 3600,
     )
@@ -188,14 +216,18 @@ async def organisations_create(
     sector: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     try:
-        data = OrganisationIn(name=name, kind=kind, code=code or None, sector=sector or None)  # type: ignore[arg-type]
+        data = OrganisationIn(name=name, kind=kind, code=code or None, sector=sector or None)
         org = await service.create_organisation(session, data=data, actor=actor)
     except (ValidationError, InvalidInput, ForewarnError) as exc:
         if isinstance(exc, ForewarnError) and not isinstance(exc, InvalidInput) and exc.status_code != 409:
             raise
         orgs = await service.list_organisations(session, actor=actor)
         return render(
-            request, "accounts/admin_orgs.html", status_code=422, orgs=orgs, kinds=list(OrgKind),
+            request,
+            "accounts/admin_orgs.html",
+            status_code=422,
+            orgs=orgs,
+            kinds=list(OrgKind),
             error=_problem_text(exc),
         )
     return RedirectResponse(f"/admin/organisations/{org.id}?flash=org-created", status_code=303)
@@ -208,9 +240,13 @@ async def organisation_page(
     org = await service.get_organisation(session, organisation_id=organisation_id, actor=actor)
     people = await service.list_people(session, organisation_id=organisation_id, actor=actor)
     return render(
-        request, "accounts/admin_org.html", org=org, people=people,
+        request,
+        "accounts/admin_org.html",
+        org=org,
+        people=people,
         can_manage=policy.can_manage_people(actor, organisation_id),
-        roles=sorted(ROLES_BY_KIND[org.kind], key=lambda r: r.value), error=error,
+        roles=sorted(ROLES_BY_KIND[org.kind], key=lambda r: r.value),
+        error=error,
     )
 
 
@@ -227,17 +263,25 @@ async def organisation_add_person(
 ) -> Response:
     try:
         data = PersonIn(
-            name=name, email=email, password=password or None, organisation_id=organisation_id,
-            roles=roles or [Role.MEMBER.value],  # type: ignore[arg-type]
+            name=name,
+            email=email,
+            password=password or None,
+            organisation_id=organisation_id,
+            roles=roles or [Role.MEMBER.value],
         )
         await service.create_person(session, data=data, actor=actor)
     except (ValidationError, InvalidInput) as exc:
         org = await service.get_organisation(session, organisation_id=organisation_id, actor=actor)
         people = await service.list_people(session, organisation_id=organisation_id, actor=actor)
         return render(
-            request, "accounts/admin_org.html", status_code=422, org=org, people=people,
+            request,
+            "accounts/admin_org.html",
+            status_code=422,
+            org=org,
+            people=people,
             can_manage=policy.can_manage_people(actor, organisation_id),
-            roles=sorted(ROLES_BY_KIND[org.kind], key=lambda r: r.value), error=_problem_text(exc),
+            roles=sorted(ROLES_BY_KIND[org.kind], key=lambda r: r.value),
+            error=_problem_text(exc),
         )
     return RedirectResponse(f"/admin/organisations/{organisation_id}?flash=person-added", status_code=303)
 
@@ -256,10 +300,14 @@ async def tokens_create(
     name: Annotated[str, Form(max_length=100)],
     days: Annotated[int, Form(ge=1, le=366)] = 90,
 ) -> Response:
-    assert actor.organisation_id is not None  # can_use_tokens guarantees it
+    if actor.organisation_id is None:  # can_use_tokens already refuses this; kept for the type checker
+        raise InvalidInput("choose an organisation to act for first")
     created = await service.create_token(
-        session, data=TokenIn(name=name, days=days), person_id=actor.person_id,
-        organisation_id=actor.organisation_id, actor=actor,
+        session,
+        data=TokenIn(name=name, days=days),
+        person_id=actor.person_id,
+        organisation_id=actor.organisation_id,
+        actor=actor,
     )
     tokens = await service.list_tokens(session, person_id=actor.person_id)
     response = render(request, "accounts/tokens.html", status_code=201, tokens=tokens, created=created)
@@ -290,6 +338,3 @@ async def password_change(
     except InvalidInput as exc:
         return render(request, "accounts/password.html", status_code=422, error=str(exc))
     return RedirectResponse("/?flash=password-changed", status_code=303)
-
-
-

@@ -9,7 +9,9 @@ import typer
 
 from forewarn.cli.common import emit, in_transaction
 
-org_app = typer.Typer(help="Organisations: agencies, labs, partners, operators, vendors, grantees.", no_args_is_help=True)
+org_app = typer.Typer(
+    help="Organisations: agencies, labs, partners, operators, vendors, grantees.", no_args_is_help=True
+)
 user_app = typer.Typer(help="People and their roles.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
 
@@ -20,7 +22,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts."
 def org_create(
     name: Annotated[str, typer.Argument(help="Organisation name.")],
     kind: Annotated[str, typer.Option(help="agency, lab, partner, operator, vendor or grantee.")],
-    code: Annotated[str | None, typer.Option(help="Agency code (NSA, CISA, NIST, ONCD, TREASURY, ...).")] = None,
+    code: Annotated[
+        str | None, typer.Option(help="Agency code (NSA, CISA, NIST, ONCD, TREASURY, ...).")
+    ] = None,
     sector: Annotated[str | None, typer.Option(help="Sector, for operators.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -50,7 +54,8 @@ def user_create(
     org: Annotated[str, typer.Option(help="Organisation name, code or id.")],
     role: Annotated[list[str], typer.Option(help="Role in the organisation (repeatable).")] = ["member"],  # noqa: B006
     password: Annotated[
-        str | None, typer.Option(help="Initial password (12+ chars); asked for when omitted.", hide_input=True)
+        str | None,
+        typer.Option(help="Initial password (12+ chars); asked for when omitted.", hide_input=True),
     ] = None,
     platform_admin: Annotated[bool, typer.Option(help="Make a platform administrator.")] = False,
     as_json: JsonFlag = False,
@@ -96,8 +101,11 @@ def token_create(
     async def run(session, _rt):  # type: ignore[no-untyped-def]
         person = await service.find_person(session, email=email)
         return await service.create_token(
-            session, data=TokenIn(name=name, days=days), person_id=person.id,
-            organisation_id=await _org(session, org), actor=None,
+            session,
+            data=TokenIn(name=name, days=days),
+            person_id=person.id,
+            organisation_id=await _org(session, org),
+            actor=None,
         )
 
     created = in_transaction(run)

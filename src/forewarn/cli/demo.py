@@ -43,7 +43,12 @@ PEOPLE: list[tuple[str, str, str, list[Role]]] = [
     ("safety@lumen.demo", "Sam Okonkwo", "Lumen Systems", [Role.SAFETY_LEAD, Role.PANEL_MEMBER]),
     ("redteam@sentinel.demo", "Riley Chen", "Sentinel Assurance", [Role.REVIEWER, Role.ADMIN]),
     ("lead@redline.demo", "Morgan Diaz", "Redline Security Research", [Role.REVIEWER, Role.PANEL_MEMBER]),
-    ("it@harlan-hospital.demo", "Casey Morgan", "Harlan County Community Hospital", [Role.OPERATOR_CONTACT, Role.ADMIN]),
+    (
+        "it@harlan-hospital.demo",
+        "Casey Morgan",
+        "Harlan County Community Hospital",
+        [Role.OPERATOR_CONTACT, Role.ADMIN],
+    ),
     ("security@firstprairie.demo", "Lee Anderson", "First Prairie Community Bank", [Role.OPERATOR_CONTACT]),
     ("ops@millbrook-water.demo", "Pat Kowalski", "Millbrook Water District", [Role.OPERATOR_CONTACT]),
 ]
@@ -80,11 +85,16 @@ async def seed(session: AsyncSession, runtime: Runtime) -> list[str]:
             pass
         await service.create_person(
             session,
-            data=PersonIn(email=email, name=person_name, password=password, organisation_id=ids[org_ref], roles=roles),
+            data=PersonIn(
+                email=email, name=person_name, password=password, organisation_id=ids[org_ref], roles=roles
+            ),
             actor=None,
         )
     lines = ["Demo world ready: sign in as any of"]
-    lines += [f"  {email:32} {org_ref:34} {', '.join(r.value for r in roles)}" for email, _, org_ref, roles in PEOPLE]
+    lines += [
+        f"  {email:32} {org_ref:34} {', '.join(r.value for r in roles)}"
+        for email, _, org_ref, roles in PEOPLE
+    ]
     where = runtime.settings.data_dir / "demo-credentials.txt"
     lines.append(f"  demo password: {password}" + ("" if new else f"  (also in {where})"))
     return lines

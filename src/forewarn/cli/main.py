@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from forewarn.cli.accounts import org_app, token_app, user_app
 from forewarn.cli.common import err_console
 
-M = TypeVar("M")
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+M = TypeVar("M", bound="BaseModel")
 
 app = typer.Typer(
     name="forewarn",
-    help="forewarn: voluntary pre-release review of frontier AI models, and the AI-cybersecurity clearinghouse.",
+    help="forewarn: pre-release review of frontier AI models and the AI-cybersecurity clearinghouse.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -42,13 +46,12 @@ def root(data_dir: DataDir = None) -> None:
 
 def parse(model: type[M], **values: Any) -> M:
     """Validate CLI input with the same schema the API uses; errors name the field."""
-    from pydantic import BaseModel, ValidationError
+    from pydantic import ValidationError
 
     from forewarn.core.errors import InvalidInput, Problem
 
-    assert issubclass(model, BaseModel)
     try:
-        return model.model_validate(values)  # type: ignore[return-value]
+        return model.model_validate(values)
     except ValidationError as exc:
         problems = [Problem(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
         raise InvalidInput("invalid input", problems=problems) from None
@@ -126,10 +129,8 @@ def worker_cmd(
     logs.configure(settings.log_level, json_lines=settings.log_json)
     runtime = open_runtime(settings)
     jobs = build_app(libpq_url(runtime.db.url))
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(jobs, runtime, concurrency=concurrency))
-    except KeyboardInterrupt:
-        pass
 
 
 @db_app.command("upgrade")
@@ -145,14 +146,11 @@ def db_upgrade() -> None:
 def db_check() -> None:
     """Fail when the models and the migrations disagree."""
     from alembic import command
-    from alembic.config import Config
 
     from forewarn.cli.common import console, settings_with
     from forewarn.core.bootstrap import alembic_config, database_url
 
-    cfg = alembic_config(database_url(settings_with()))
-    assert isinstance(cfg, Config)
-    command.check(cfg)
+    command.check(alembic_config(database_url(settings_with())))
     console.print("models and migrations agree")
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forewarn.core.db import Database, sqlalchemy_url
 from forewarn.core.jobs import Runtime
 from forewarn.core.keys import load_keys
 from forewarn.core.settings import Settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -21,7 +25,7 @@ def database_url(settings: Settings) -> str:
     return embedded.start(settings.data_dir, settings.database_name)
 
 
-def alembic_config(url: str) -> object:
+def alembic_config(url: str) -> Config:
     from alembic.config import Config
 
     cfg = Config()
@@ -33,11 +37,8 @@ def alembic_config(url: str) -> object:
 def migrate(url: str) -> None:
     """Apply every migration up to head (idempotent)."""
     from alembic import command
-    from alembic.config import Config
 
-    cfg = alembic_config(url)
-    assert isinstance(cfg, Config)
-    command.upgrade(cfg, "head")
+    command.upgrade(alembic_config(url), "head")
 
 
 def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> Runtime:

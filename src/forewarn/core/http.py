@@ -45,7 +45,9 @@ def wants_html(request: Request) -> bool:
     return "text/html" in accept or "json" not in accept
 
 
-def problem_body(status: int, title: str, detail: str, problems: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def problem_body(
+    status: int, title: str, detail: str, problems: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """An RFC 9457 problem details object."""
     body: dict[str, Any] = {"type": "about:blank", "status": status, "title": title, "detail": detail}
     if problems:

@@ -12,6 +12,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 from dataclasses import dataclass
@@ -74,15 +75,24 @@ async def enqueue(
     return ids[0]
 
 
-def build_app(conninfo: str) -> procrastinate.App:
-    """The procrastinate app with every domain's tasks, connected to ``conninfo`` (libpq URL)."""
+@functools.cache
+def _task_registry() -> procrastinate.App:
+    # Blueprints rename their tasks when added to an app, so they are added once per process; every
+    # app handed out is this one with a connector of its own.
     import procrastinate
 
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo))
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector())
     for namespace, module_name in JOB_MODULES.items():
         module = importlib.import_module(module_name)
         app.add_tasks_from(module.blueprint, namespace=namespace)
     return app
+
+
+def build_app(conninfo: str) -> procrastinate.App:
+    """The procrastinate app with every domain's tasks, connected to ``conninfo`` (libpq URL)."""
+    import procrastinate
+
+    return _task_registry().with_connector(procrastinate.PsycopgConnector(conninfo=conninfo))
 
 
 def schema_sql() -> str:

@@ -26,6 +26,8 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from forewarn.core.errors import InvalidInput
+
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
@@ -59,7 +61,10 @@ HASH_SIZE = 32
 MAX_TREE_SIZE = 2**64 - 1
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
-_MAX_PROOF_LEN = 64
+# Longest proofs for trees below 2**64 leaves: a path has one hash per level, a
+# consistency proof at most one more (ceil(log2 n) + 1).
+_MAX_INCLUSION_LEN = 64
+_MAX_CONSISTENCY_LEN = 65
 _sha256 = hashlib.sha256
 
 NodeId = tuple[int, int]
@@ -69,8 +74,11 @@ GetNode = Callable[[int, int], bytes]
 """Returns the stored hash of the complete aligned subtree ``(level, index)``."""
 
 
-class ProofError(ValueError):
-    """A Merkle proof did not verify; the message says why."""
+class ProofError(InvalidInput, ValueError):
+    """A Merkle proof did not verify; the message says why.
+
+    An ``InvalidInput`` (forewarn's error root) and a ``ValueError`` (for scripts).
+    """
 
 
 Node = tuple[int, int, bytes]
@@ -127,10 +135,7 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
     level: Sequence[bytes] = leaf_hashes
     while len(level) > 1:
         pairs = iter(level)
-        parents = [
-            _sha256(b"\x01" + a + b).digest()
-            for a, b in zip(pairs, pairs, strict=False)
-        ]
+        parents = [_sha256(b"\x01" + a + b).digest() for a, b in zip(pairs, pairs, strict=False)]
         if len(level) % 2:
             parents.append(level[-1])
         level = parents
@@ -264,36 +269,25 @@ def inclusion_proof_from(index: int, tree_size: int, get_node: GetNode) -> list[
     return [range_hash(s, e, get_node) for s, e in inclusion_ranges(index, tree_size)]
 
 
-def consistency_proof_from(
-    old_size: int, new_size: int, get_node: GetNode
-) -> list[bytes]:
+def consistency_proof_from(old_size: int, new_size: int, get_node: GetNode) -> list[bytes]:
     """The consistency proof from ``old_size`` to ``new_size``, from stored nodes."""
-    return [
-        range_hash(s, e, get_node) for s, e in consistency_ranges(old_size, new_size)
-    ]
+    return [range_hash(s, e, get_node) for s, e in consistency_ranges(old_size, new_size)]
 
 
 def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
     """``PATH(index, D[n])`` from all leaf hashes in memory (RFC 9162 §2.1.3.1)."""
-    return [
-        root(leaf_hashes[s:e]) for s, e in inclusion_ranges(index, len(leaf_hashes))
-    ]
+    return [root(leaf_hashes[s:e]) for s, e in inclusion_ranges(index, len(leaf_hashes))]
 
 
 def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
     """``PROOF(old_size, D[n])`` over all leaf hashes in memory (RFC 9162 §2.1.4.1)."""
-    return [
-        root(leaf_hashes[s:e])
-        for s, e in consistency_ranges(old_size, len(leaf_hashes))
-    ]
+    return [root(leaf_hashes[s:e]) for s, e in consistency_ranges(old_size, len(leaf_hashes))]
 
 
 # --- appending ------------------------------------------------------------------------
 
 
-def append(
-    tree_size: int, frontier_hashes: Sequence[bytes], leaf_hashes: Sequence[bytes]
-) -> Appended:
+def append(tree_size: int, frontier_hashes: Sequence[bytes], leaf_hashes: Sequence[bytes]) -> Appended:
     """Append ``leaf_hashes`` to the ``tree_size`` tree with edge ``frontier_hashes``.
 
     ``frontier_hashes`` are the stored hashes of ``frontier(tree_size)``, largest first.
@@ -306,19 +300,16 @@ def append(
     edge = frontier(tree_size)
     if len(frontier_hashes) != len(edge):
         raise ValueError(
-            f"a tree of size {tree_size} has {len(edge)} frontier nodes, "
-            f"got {len(frontier_hashes)}"
+            f"a tree of size {tree_size} has {len(edge)} frontier nodes, got {len(frontier_hashes)}"
         )
     _check_hashes(frontier_hashes, "frontier_hashes")
     _check_hashes(leaf_hashes, "leaf_hashes")
-    stack: list[tuple[int, bytes]] = [
-        (level, h) for (level, _), h in zip(edge, frontier_hashes, strict=True)
-    ]
+    stack: list[tuple[int, bytes]] = [(level, h) for (level, _), h in zip(edge, frontier_hashes, strict=True)]
     nodes: list[Node] = []
     position = tree_size
-    for h in leaf_hashes:
-        nodes.append((0, position, h))
-        level = 0
+    for leaf in leaf_hashes:
+        nodes.append((0, position, leaf))
+        level, h = 0, leaf
         # Equal-level subtrees on top of the stack are siblings: merge them (a carry).
         while stack and stack[-1][0] == level:
             h = node_hash(stack.pop()[1], h)
@@ -338,9 +329,9 @@ def append(
 # --- verification ---------------------------------------------------------------------
 
 
-def _check_proof_hashes(proof: Sequence[bytes]) -> None:
+def _check_proof_hashes(proof: Sequence[bytes], limit: int) -> None:
     # No tree of fewer than 2**64 leaves needs more: bound the work before hashing.
-    if len(proof) > _MAX_PROOF_LEN:
+    if len(proof) > limit:
         raise ProofError(f"proof has {len(proof)} hashes, more than any tree needs")
     for i, p in enumerate(proof):
         if len(p) != HASH_SIZE:
@@ -363,16 +354,13 @@ def verify_inclusion(
         raise ProofError(f"leaf hash is {len(leaf_hash)} bytes, not {HASH_SIZE}")
     if len(root) != HASH_SIZE:
         raise ProofError(f"root hash is {len(root)} bytes, not {HASH_SIZE}")
-    _check_proof_hashes(proof)
+    _check_proof_hashes(proof, _MAX_INCLUSION_LEN)
     # Steps 2-3.
     fn, sn, r = index, tree_size - 1, leaf_hash
     # Step 4.
     for p in proof:
         if sn == 0:  # 4a
-            raise ProofError(
-                f"proof is longer than the {_expected_len(index, tree_size)} "
-                "hashes expected"
-            )
+            raise ProofError(f"proof is longer than the {_expected_len(index, tree_size)} hashes expected")
         if fn & 1 or fn == sn:  # 4b
             r = node_hash(p, r)
             while not fn & 1 and fn:
@@ -384,10 +372,7 @@ def verify_inclusion(
         sn >>= 1
     # Step 5.
     if sn != 0:
-        raise ProofError(
-            f"proof is shorter than the {_expected_len(index, tree_size)} "
-            "hashes expected"
-        )
+        raise ProofError(f"proof is shorter than the {_expected_len(index, tree_size)} hashes expected")
     if r != root:
         raise ProofError("calculated root does not match the given root")
 
@@ -417,9 +402,7 @@ def verify_consistency(
     if old_size < 0:
         raise ProofError(f"old size {old_size} is negative")
     if old_size == 0:
-        raise ProofError(
-            "a consistency proof from an empty tree proves nothing (RFC 9162 §2.1.4)"
-        )
+        raise ProofError("a consistency proof from an empty tree proves nothing (RFC 9162 §2.1.4)")
     if old_size == new_size:
         if proof:
             raise ProofError("sizes are equal but the proof is not empty")
@@ -433,7 +416,7 @@ def verify_consistency(
         raise ProofError(f"old root is {len(old_root)} bytes, not {HASH_SIZE}")
     if len(new_root) != HASH_SIZE:
         raise ProofError(f"new root is {len(new_root)} bytes, not {HASH_SIZE}")
-    _check_proof_hashes(proof)
+    _check_proof_hashes(proof, _MAX_CONSISTENCY_LEN)
     path = list(proof)
     # Step 2: when the old tree is complete, its root is where the path starts.
     if old_size & (old_size - 1) == 0:

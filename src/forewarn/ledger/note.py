@@ -9,8 +9,7 @@ Invariants:
   separated from the signatures by the *last* blank line. A signature line is ``"— "
   name " " base64(key id || signature) "\\n"`` (U+2014 EM DASH, then a space). Ed25519
   signatures (type 0x01) cover exactly the text; cosignatures (type 0x04) cover
-  ``"cosignature/v1\\ntime <t>\\n" || text`` and carry ``u64 big-endian t || Ed25519
-  sig``.
+  ``"cosignature/v1\\ntime <t>\\n" || text`` and carry ``u64 big-endian t || signature``.
 - Key id = ``SHA-256(name || 0x0A || type || 32-byte public key)[:4]``; a known key is
   the pair (name, key id), and the type byte keeps log keys and witness keys apart.
 - Parsing untrusted input is strict and bounded: at most ``MAX_NOTE_SIZE`` bytes and
@@ -29,7 +28,7 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -37,6 +36,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+
+from forewarn.core.errors import InvalidInput
 
 __all__ = [
     "ALG_COSIGNATURE_V1",
@@ -82,9 +83,7 @@ MAX_EXTENSION_LINES = 16
 
 _SIG_PREFIX = "\N{EM DASH} "
 _COSIGNATURE_HEADER = "cosignature/v1\n"
-_MAX_TIMESTAMP = (
-    2**63 - 1
-)  # tlog-cosignature §Format: the timestamp MUST NOT exceed 2^63 - 1.
+_MAX_TIMESTAMP = 2**63 - 1  # tlog-cosignature §Format: the timestamp MUST NOT exceed 2^63 - 1.
 _MAX_TREE_SIZE = 2**64 - 1
 _ED25519_KEY_SIZE = 32
 _ED25519_SIG_SIZE = 64
@@ -94,8 +93,11 @@ _KEY_ID_RE = re.compile(r"[0-9a-fA-F]{8}")
 _SUPPORTED_ALGS = (ALG_ED25519, ALG_COSIGNATURE_V1)
 
 
-class NoteError(ValueError):
-    """A note, checkpoint, key or signature is malformed or does not verify."""
+class NoteError(InvalidInput, ValueError):
+    """A note, checkpoint, key or signature is malformed or does not verify.
+
+    An ``InvalidInput`` (forewarn's error root) and a ``ValueError`` (for scripts).
+    """
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -125,9 +127,7 @@ def _check_name(name: str, what: str = "key name") -> None:
     if not name:
         raise NoteError(f"{what} is empty")
     if any(c.isspace() or c == "+" or c < " " for c in name):
-        raise NoteError(
-            f"{what} {name!r} contains a space, a plus or a control character"
-        )
+        raise NoteError(f"{what} {name!r} contains a space, a plus or a control character")
 
 
 def _check_text(text: str) -> bytes:
@@ -147,9 +147,7 @@ def _check_text(text: str) -> bytes:
 
 def key_id(name: str, alg: int, public_key: bytes) -> bytes:
     """signed-note §Signatures: ``SHA-256(name || 0x0A || type || public key)[:4]``."""
-    return hashlib.sha256(
-        name.encode("utf-8") + b"\n" + bytes([alg]) + public_key
-    ).digest()[:4]
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([alg]) + public_key).digest()[:4]
 
 
 # --- keys -----------------------------------------------------------------------------
@@ -166,24 +164,16 @@ class VerifierKey:
     def __post_init__(self) -> None:
         _check_name(self.name)
         if self.alg not in _SUPPORTED_ALGS:
-            raise NoteError(
-                f"unsupported key type 0x{self.alg:02x} for key {self.name!r}"
-            )
+            raise NoteError(f"unsupported key type 0x{self.alg:02x} for key {self.name!r}")
         if len(self.public_key) != _ED25519_KEY_SIZE:
-            raise NoteError(
-                f"Ed25519 public key for {self.name!r} is not {_ED25519_KEY_SIZE} bytes"
-            )
+            raise NoteError(f"Ed25519 public key for {self.name!r} is not {_ED25519_KEY_SIZE} bytes")
         try:
             Ed25519PublicKey.from_public_bytes(self.public_key)
         except ValueError:
-            raise NoteError(
-                f"Ed25519 public key for {self.name!r} is invalid"
-            ) from None
+            raise NoteError(f"Ed25519 public key for {self.name!r} is invalid") from None
 
     @classmethod
-    def from_public_key(
-        cls, name: str, public_key: Ed25519PublicKey, alg: int = ALG_ED25519
-    ) -> VerifierKey:
+    def from_public_key(cls, name: str, public_key: Ed25519PublicKey, alg: int = ALG_ED25519) -> VerifierKey:
         return cls(name, alg, public_key.public_bytes_raw())
 
     @property
@@ -216,10 +206,7 @@ def parse_vkey(text: str) -> VerifierKey:
         raise NoteError("verifier key is too short")
     key = VerifierKey(name, raw[0], raw[1:])
     if key.key_id != bytes.fromhex(hex_id):
-        raise NoteError(
-            f"verifier key id {hex_id} does not match the key "
-            f"(expected {key.key_id.hex()})"
-        )
+        raise NoteError(f"verifier key id {hex_id} does not match the key (expected {key.key_id.hex()})")
     return key
 
 
@@ -246,9 +233,7 @@ def parse_skey(text: str) -> tuple[str, Ed25519PrivateKey]:
     if len(raw) != 1 + _ED25519_KEY_SIZE or raw[0] != ALG_ED25519:
         raise NoteError("signer key is not an Ed25519 key")
     private_key = Ed25519PrivateKey.from_private_bytes(raw[1:])
-    if VerifierKey.from_public_key(
-        name, private_key.public_key()
-    ).key_id != bytes.fromhex(hex_id):
+    if VerifierKey.from_public_key(name, private_key.public_key()).key_id != bytes.fromhex(hex_id):
         raise NoteError("signer key id does not match the key")
     return name, private_key
 
@@ -310,16 +295,12 @@ def sign(text: str, *, name: str, private_key: Ed25519PrivateKey) -> Signature:
     return Signature(name, key.key_id, private_key.sign(data))
 
 
-def cosign(
-    text: str, *, name: str, private_key: Ed25519PrivateKey, timestamp: int
-) -> Signature:
+def cosign(text: str, *, name: str, private_key: Ed25519PrivateKey, timestamp: int) -> Signature:
     """A ``cosignature/v1`` (type 0x04) of checkpoint text, at POSIX ``timestamp``."""
     _check_text(text)
     if not 0 <= timestamp <= _MAX_TIMESTAMP:
         raise NoteError(f"cosignature timestamp {timestamp} is outside [0, 2**63)")
-    key = VerifierKey.from_public_key(
-        name, private_key.public_key(), ALG_COSIGNATURE_V1
-    )
+    key = VerifierKey.from_public_key(name, private_key.public_key(), ALG_COSIGNATURE_V1)
     sig = private_key.sign(_cosigned_message(text, timestamp))
     return Signature(name, key.key_id, timestamp.to_bytes(8, "big") + sig)
 
@@ -330,9 +311,7 @@ def cosignature_timestamp(signature: Signature) -> int:
         raise NoteError(f"signature by {signature.label} is not a cosignature/v1")
     timestamp = int.from_bytes(signature.signature[:8], "big")
     if timestamp > _MAX_TIMESTAMP:
-        raise NoteError(
-            f"cosignature by {signature.label} has a timestamp above 2**63 - 1"
-        )
+        raise NoteError(f"cosignature by {signature.label} has a timestamp above 2**63 - 1")
     return timestamp
 
 
@@ -364,29 +343,22 @@ def parse_note(msg: bytes | str) -> Note:
         raise NoteError(f"note is longer than {MAX_NOTE_SIZE} bytes")
     if _has_control(text):
         raise NoteError("note contains a control character other than newline")
-    # signed-note §Format: the text is separated from the signatures by the last empty
-    # line.
+    # signed-note §Format: the text is separated from the signatures by the last empty line.
     split = text.rfind("\n\n")
     if split < 0:
         raise NoteError("note has no blank line before its signatures")
     body, block = text[: split + 1], text[split + 2 :]
     if not block or not block.endswith("\n"):
-        raise NoteError(
-            "note has no signature lines, or they do not end with a newline"
-        )
+        raise NoteError("note has no signature lines, or they do not end with a newline")
     lines = block[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
         raise NoteError(f"note has more than {MAX_SIGNATURES} signatures")
-    return Note(
-        body, tuple(_parse_signature_line(i, line) for i, line in enumerate(lines, 1))
-    )
+    return Note(body, tuple(_parse_signature_line(i, line) for i, line in enumerate(lines, 1)))
 
 
 def _parse_signature_line(number: int, line: str) -> Signature:
     if not line.startswith(_SIG_PREFIX):
-        raise NoteError(
-            f"signature line {number} does not start with an em dash and a space"
-        )
+        raise NoteError(f"signature line {number} does not start with an em dash and a space")
     name, space, b64 = line[len(_SIG_PREFIX) :].partition(" ")
     if not space:
         raise NoteError(f"signature line {number} has no signature after the key name")
@@ -426,9 +398,7 @@ def verify_note(msg: bytes | str, verifiers: Iterable[VerifierKey]) -> VerifiedN
     for key in verifiers:
         other = known.setdefault((key.name, key.key_id), key)
         if other != key:
-            raise NoteError(
-                f"two different verifier keys share the name and id {key.label}"
-            )
+            raise NoteError(f"two different verifier keys share the name and id {key.label}")
     note = parse_note(msg)
     verified: list[Signature] = []
     unverified: list[Signature] = []
@@ -459,9 +429,8 @@ class Checkpoint:
     extensions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        # tlog-checkpoint §Note text. The origin SHOULD be a schema-less URL, but
-        # clients MUST NOT assume so: only non-empty and free of control characters is
-        # enforced.
+        # tlog-checkpoint §Note text. The origin SHOULD be a schema-less URL, but clients MUST NOT
+        # assume so: only non-empty and free of control characters is enforced.
         for what, line in [
             ("origin", self.origin),
             *(("extension line", e) for e in self.extensions),
@@ -469,20 +438,13 @@ class Checkpoint:
             if not line:
                 raise NoteError(f"checkpoint {what} is empty")
             if "\n" in line or _has_control(line):
-                raise NoteError(
-                    f"checkpoint {what} contains a newline or control character"
-                )
+                raise NoteError(f"checkpoint {what} contains a newline or control character")
         if not 0 <= self.size <= _MAX_TREE_SIZE:
             raise NoteError(f"checkpoint tree size {self.size} is outside [0, 2**64)")
         if len(self.root_hash) != _ROOT_HASH_SIZE:
-            raise NoteError(
-                f"checkpoint root hash is {len(self.root_hash)} bytes, "
-                f"not {_ROOT_HASH_SIZE}"
-            )
+            raise NoteError(f"checkpoint root hash is {len(self.root_hash)} bytes, not {_ROOT_HASH_SIZE}")
         if len(self.extensions) > MAX_EXTENSION_LINES:
-            raise NoteError(
-                f"checkpoint has more than {MAX_EXTENSION_LINES} extension lines"
-            )
+            raise NoteError(f"checkpoint has more than {MAX_EXTENSION_LINES} extension lines")
 
 
 def format_checkpoint(checkpoint: Checkpoint) -> str:
@@ -511,9 +473,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
         raise NoteError("checkpoint needs an origin, a tree size and a root hash line")
     origin, size, root_hash, *extensions = lines
     if not _SIZE_RE.fullmatch(size):
-        raise NoteError(
-            "checkpoint tree size is not a decimal number without leading zeros"
-        )
+        raise NoteError("checkpoint tree size is not a decimal number without leading zeros")
     return Checkpoint(
         origin=origin,
         size=int(size),
@@ -523,7 +483,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
 
 
 def open_checkpoint(
-    msg: bytes | str, verifiers: Sequence[VerifierKey], *, origin: str
+    msg: bytes | str, verifiers: Iterable[VerifierKey], *, origin: str
 ) -> tuple[Checkpoint, VerifiedNote]:
     """Verify a signed checkpoint and parse it; its origin must be ``origin``.
 

@@ -29,19 +29,18 @@ PAGE_ROUTERS = [accounts_views.router, views.router]
 
 
 def _has_rule(dependant: Any) -> bool:
-    for dep in dependant.dependencies:
-        if rule_of(dep.call) is not None or _has_rule(dep):
-            return True
-    return False
+    return any(rule_of(dep.call) is not None or _has_rule(dep) for dep in dependant.dependencies)
+
+
+def route_table(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
+    """Every (method, full path, route) the app serves from the domains' routers."""
+    table: list[tuple[str, str, APIRoute]] = app.state.route_table
+    return table
 
 
 def check_routes(app: FastAPI) -> None:
     """Fail closed: refuse to build an app with a route that has no access rule."""
-    missing = [
-        f"{sorted(r.methods)} {r.path}"
-        for r in app.routes
-        if isinstance(r, APIRoute) and not _has_rule(r.dependant)
-    ]
+    missing = sorted({f"{m} {p}" for m, p, r in route_table(app) if not _has_rule(r.dependant)})
     if missing:
         raise RuntimeError("routes without an access rule: " + ", ".join(missing))
 
@@ -52,7 +51,8 @@ def create_app(runtime: Runtime, *, run_worker: bool = False) -> FastAPI:
         task: asyncio.Task[None] | None = None
         if run_worker:
             from forewarn.core.db import libpq_url
-            from forewarn.core.jobs import build_app, run_worker as worker
+            from forewarn.core.jobs import build_app
+            from forewarn.core.jobs import run_worker as worker
 
             jobs_app = build_app(libpq_url(runtime.db.url))
             task = asyncio.create_task(
@@ -78,17 +78,23 @@ def create_app(runtime: Runtime, *, run_worker: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    for router in API_ROUTERS:
-        app.include_router(router, prefix=API_PREFIX)
-    for router in PAGE_ROUTERS:
-        app.include_router(router)
+    app.state.route_table = []
+    for prefix, routers in ((API_PREFIX, API_ROUTERS), ("", PAGE_ROUTERS)):
+        for router in routers:
+            app.include_router(router, prefix=prefix)
+            app.state.route_table.extend(
+                (method, prefix + route.path, route)
+                for route in router.routes
+                if isinstance(route, APIRoute)
+                for method in sorted(route.methods or ())
+            )
     from pathlib import Path
 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     errors.install(app)
     check_routes(app)
     app.add_middleware(
-        RequestContext,  # type: ignore[arg-type]
+        RequestContext,
         max_body=runtime.settings.max_body_bytes,
         max_upload=runtime.settings.max_upload_bytes,
     )

@@ -17,9 +17,19 @@ from forewarn.core.pages import render
 
 log = logging.getLogger("forewarn.errors")
 
-_TITLES = {400: "Bad request", 401: "Sign-in required", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 409: "Conflict", 413: "Too large", 422: "Invalid input",
-           429: "Too many requests", 500: "Internal error", 503: "Unavailable"}
+_TITLES = {
+    400: "Bad request",
+    401: "Sign-in required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Too large",
+    422: "Invalid input",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Unavailable",
+}
 
 
 def _respond(
@@ -28,12 +38,18 @@ def _respond(
     title = _TITLES.get(status, "Error")
     if wants_html(request):
         if status == 401 and request.method == "GET":
-            from fastapi.responses import RedirectResponse
             from urllib.parse import quote
+
+            from fastapi.responses import RedirectResponse
 
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         return render(
-            request, "error.html", status_code=status, status=status, title=title, detail=detail,
+            request,
+            "error.html",
+            status_code=status,
+            status=status,
+            title=title,
+            detail=detail,
             problems=problems or [],
         )
     body = problem_body(status, title, detail, problems)
@@ -78,5 +94,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return _respond(request, 500, "something went wrong on our side; the request id identifies it in our logs")
+        log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+        return _respond(
+            request, 500, "something went wrong on our side; the request id identifies it in our logs"
+        )

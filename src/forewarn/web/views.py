@@ -28,15 +28,49 @@ class Card:
 
 #: What each role does in the programme; domains with pages give their cards a link.
 ROLE_CARDS: dict[Role, list[Card]] = {
-    Role.ADMIN: [Card("People and organisations", "Add people, give them roles, see who belongs to your organisation.", "/admin/organisations")],
-    Role.BENCHMARK_CUSTODIAN: [Card("Sealed benchmark", "Import and version sealed packs, propose threshold policies, audit determinations.")],
-    Role.ASSESSMENT_COORDINATOR: [Card("Assessment windows", "Plan each covered model's 30-day window across agencies and partners, triage findings.")],
-    Role.REVIEWER: [Card("Review access", "Use your scoped, expiring key to call models under review and file findings.")],
-    Role.PANEL_MEMBER: [Card("Partner panel", "Vote on trusted-partner access with a written rationale; declare conflicts.")],
-    Role.CLEARINGHOUSE_ANALYST: [Card("Clearinghouse", "Take in, validate and publish vulnerability advisories; watch remediation by sector.")],
-    Role.SAFETY_LEAD: [Card("Your models", "Opt in, register models, request determinations, open review windows, withdraw at will.")],
-    Role.OPERATOR_CONTACT: [Card("Your inventory", "Upload SBOMs, get notices only for what you run, mark each match fixed.")],
-    Role.GRANTS_OFFICER: [Card("Grants", "Run calls for proposals for AI vulnerability detection tools; review and award.")],
+    Role.ADMIN: [
+        Card(
+            "People and organisations",
+            "Add people, give them roles, see who belongs to your organisation.",
+            "/admin/organisations",
+        )
+    ],
+    Role.BENCHMARK_CUSTODIAN: [
+        Card(
+            "Sealed benchmark",
+            "Import and version sealed packs, propose threshold policies, audit determinations.",
+        )
+    ],
+    Role.ASSESSMENT_COORDINATOR: [
+        Card(
+            "Assessment windows",
+            "Plan each covered model's 30-day window across agencies and partners, triage findings.",
+        )
+    ],
+    Role.REVIEWER: [
+        Card("Review access", "Use your scoped, expiring key to call models under review and file findings.")
+    ],
+    Role.PANEL_MEMBER: [
+        Card("Partner panel", "Vote on trusted-partner access with a written rationale; declare conflicts.")
+    ],
+    Role.CLEARINGHOUSE_ANALYST: [
+        Card(
+            "Clearinghouse",
+            "Take in, validate and publish vulnerability advisories; watch remediation by sector.",
+        )
+    ],
+    Role.SAFETY_LEAD: [
+        Card(
+            "Your models",
+            "Opt in, register models, request determinations, open review windows, withdraw at will.",
+        )
+    ],
+    Role.OPERATOR_CONTACT: [
+        Card("Your inventory", "Upload SBOMs, get notices only for what you run, mark each match fixed.")
+    ],
+    Role.GRANTS_OFFICER: [
+        Card("Grants", "Run calls for proposals for AI vulnerability detection tools; review and award.")
+    ],
     Role.MEMBER: [],
 }
 ALL_CARDS = [Card("API tokens", "Create tokens for scripts and tools that act for you.", "/account/tokens")]
@@ -49,7 +83,13 @@ PUBLIC_CARDS = [
 def cards_for(principal: Principal) -> list[Card]:
     out: list[Card] = []
     if principal.is_platform_admin:
-        out.append(Card("Platform administration", "Create organisations of every kind and their first administrators.", "/admin/organisations"))
+        out.append(
+            Card(
+                "Platform administration",
+                "Create organisations of every kind and their first administrators.",
+                "/admin/organisations",
+            )
+        )
     for role in sorted(principal.roles, key=lambda r: r.value):
         for card in ROLE_CARDS.get(role, []):
             if card not in out:
@@ -90,6 +130,13 @@ async def api_docs(request: Request, _: Anyone) -> Response:
     ops = []
     for path, methods in spec.get("paths", {}).items():
         for method, op in methods.items():
-            ops.append({"method": method.upper(), "path": path, "summary": op.get("summary", ""),
-                        "description": op.get("description", ""), "tag": (op.get("tags") or ["other"])[0]})
+            ops.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "tag": (op.get("tags") or ["other"])[0],
+                }
+            )
     return render(request, "api_docs.html", ops=ops, version=spec.get("info", {}).get("version"))

@@ -1,0 +1,249 @@
+"""Test fixtures: one embedded PostgreSQL per test session, a fresh database built by migrations,
+and each test inside a transaction that is rolled back at its end."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from forewarn.accounts import service as accounts
+from forewarn.accounts.schemas import OrganisationIn, OrgKind, PersonIn, Principal, Role, TokenIn
+from forewarn.core.db import Database
+from forewarn.core.jobs import Runtime
+from forewarn.core.keys import DataKey, Keys, SigningKey
+from forewarn.core.settings import Settings
+
+TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
+TEST_DATABASE = "forewarn_test"
+
+
+def testdata(*parts: str) -> Path:
+    """A file of the public test data beside the project; the test skips when it is absent."""
+    path = TESTDATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"public test data not present: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("forewarn-data")
+
+
+@pytest.fixture(scope="session")
+def database_url(data_dir: Path) -> str:
+    """A fresh database on the embedded server (or on FOREWARN_TEST_DATABASE_URL's server)."""
+    from forewarn.core import embedded
+    from forewarn.core.bootstrap import migrate
+
+    external = os.environ.get("FOREWARN_TEST_DATABASE_URL")
+    admin_url = external or embedded.start(data_dir, "postgres")
+    embedded.drop_database(admin_url, TEST_DATABASE)
+    embedded.ensure_database(admin_url, TEST_DATABASE)
+    from sqlalchemy.engine import make_url
+
+    url = make_url(admin_url).set(database=TEST_DATABASE).render_as_string(hide_password=False)
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, log_json=False, cookie_secure="never", login_attempts_per_minute=1000)
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtime]:
+    keys = Keys(signing=SigningKey.generate(), data=DataKey(os.urandom(32)))
+    rt = Runtime(settings=settings, db=Database(database_url), keys=keys)
+    yield rt
+    await rt.db.dispose()
+
+
+@pytest.fixture
+async def session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
+    """A session inside an outer transaction that is rolled back after the test."""
+    async with runtime.db.engine.connect() as conn:
+        outer = await conn.begin()
+        db_session = AsyncSession(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        try:
+            yield db_session
+        finally:
+            await db_session.close()
+            await outer.rollback()
+
+
+@pytest.fixture
+def app(runtime: Runtime, session: AsyncSession) -> Any:
+    from forewarn.web.app import create_app
+
+    web = create_app(runtime)
+
+    @asynccontextmanager
+    async def per_request() -> AsyncIterator[AsyncSession]:
+        # Each request gets a savepoint: an error rolls back the request's writes only.
+        async with session.begin_nested():
+            yield session
+
+    web.state.session_override = per_request
+    return web
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+OrgFactory = Callable[..., Awaitable[uuid.UUID]]
+
+
+@pytest.fixture
+def make_org(session: AsyncSession) -> OrgFactory:
+    async def make(
+        name: str | None = None, kind: OrgKind = OrgKind.LAB, code: str | None = None
+    ) -> uuid.UUID:
+        org = await accounts.create_organisation(
+            session,
+            data=OrganisationIn(name=name or f"Org {uuid.uuid4().hex[:8]}", kind=kind, code=code),
+            actor=None,
+        )
+        return org.id
+
+    return make
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_person(session: AsyncSession) -> Callable[..., Awaitable[Principal]]:
+    """Create a person with roles in an organisation; return their principal there."""
+
+    async def make(
+        organisation_id: uuid.UUID, roles: list[Role], *, admin: bool = False, email: str | None = None
+    ) -> Principal:
+        person = await accounts.create_person(
+            session,
+            data=PersonIn(
+                email=email or f"p{uuid.uuid4().hex[:10]}@example.org",
+                name="Test Person",
+                password=PASSWORD,
+                organisation_id=organisation_id,
+                roles=roles,
+            ),
+            actor=None,
+            platform_admin=admin,
+        )
+        principal = await accounts.principal_for(
+            session, person_id=person.id, organisation_id=organisation_id, via="session"
+        )
+        assert principal is not None
+        return principal
+
+    return make
+
+
+@pytest.fixture
+def make_token(session: AsyncSession) -> Callable[[Principal], Awaitable[str]]:
+    async def make(principal: Principal) -> str:
+        assert principal.organisation_id is not None
+        created = await accounts.create_token(
+            session,
+            data=TokenIn(name="test"),
+            person_id=principal.person_id,
+            organisation_id=principal.organisation_id,
+            actor=None,
+        )
+        return created.token
+
+    return make
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LiveServer:
+    """A real ``forewarn serve --demo`` in a subprocess on a fresh data dir and a free port."""
+
+    def __init__(self, root: Path) -> None:
+        import subprocess
+        import sys
+        import time
+
+        self.data_dir = root / "data"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = root / "serve.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
+        env |= {"FOREWARN_LOG_JSON": "false", "COLUMNS": "200"}
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "forewarn.cli.main",
+                "serve",
+                "--demo",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("forewarn serve exited early:\n" + self.log_path.read_text())
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        self.stop()
+        raise RuntimeError("forewarn serve did not come up:\n" + self.log_path.read_text())
+
+    @property
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def demo_password(self) -> str:
+        return (self.data_dir / "demo-credentials.txt").read_text().strip().rsplit(" ", 1)[-1]
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = LiveServer(tmp_path_factory.mktemp("live"))
+    yield server
+    server.stop()

@@ -1,0 +1,125 @@
+"""Every API route, for every role (and anonymous) → allowed or denied, as this table says.
+
+The routes come from the app's route table: a new API route that is not in EXPECTED fails the test,
+so nobody can add a route without deciding who may call it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+from tests.conftest import OrgFactory
+
+from forewarn.accounts import service
+from forewarn.accounts.schemas import OrgKind, Principal, Role, TokenIn
+from forewarn.web.app import route_table
+
+PERSONAS = [
+    "anonymous",
+    "platform_admin",
+    "lab_admin",
+    "lab_safety",
+    "nsa_custodian",
+    "partner_reviewer",
+    "operator_contact",
+]
+SIGNED_IN = set(PERSONAS) - {"anonymous"}
+LAB = {"platform_admin", "lab_admin", "lab_safety"}
+
+#: (method, path template) → personas allowed. The target of item routes is the lab's organisation.
+EXPECTED: dict[tuple[str, str], set[str]] = {
+    ("GET", "/api/v1/docs"): set(PERSONAS),
+    ("GET", "/api/v1/me"): SIGNED_IN,
+    ("GET", "/api/v1/organisations"): SIGNED_IN,
+    ("POST", "/api/v1/organisations"): {"platform_admin"},
+    ("GET", "/api/v1/organisations/{organisation_id}"): LAB,
+    ("GET", "/api/v1/organisations/{organisation_id}/people"): LAB,
+    ("POST", "/api/v1/people"): {"platform_admin", "lab_admin"},
+    ("GET", "/api/v1/tokens"): SIGNED_IN,
+    ("POST", "/api/v1/tokens"): set(),  # a token never mints tokens; people do it signed in
+    ("DELETE", "/api/v1/tokens/{token_id}"): {"platform_admin", "lab_safety"},  # the owner, or an admin
+}
+
+
+def api_routes(app: Any) -> list[tuple[str, str]]:
+    return [(m, path) for m, path, _ in route_table(app) if path.startswith("/api/") and m != "HEAD"]
+
+
+def test_every_api_route_has_an_expectation(app: Any) -> None:
+    missing = [r for r in api_routes(app) if r not in EXPECTED]
+    assert not missing, f"routes without an access expectation: {missing}"
+    stale = [r for r in EXPECTED if r not in api_routes(app)]
+    assert not stale, f"expectations for routes that no longer exist: {stale}"
+
+
+async def test_access_matrix(
+    app: Any,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    make_org: OrgFactory,
+    make_person: Callable[..., Awaitable[Principal]],
+    make_token: Callable[[Principal], Awaitable[str]],
+) -> None:
+    office = await make_org(kind=OrgKind.AGENCY, code=f"PO{uuid.uuid4().hex[:6].upper()}")
+    lab = await make_org(kind=OrgKind.LAB)
+    nsa = await make_org(kind=OrgKind.AGENCY, code=f"NSA{uuid.uuid4().hex[:6].upper()}")
+    partner = await make_org(kind=OrgKind.PARTNER)
+    operator = await make_org(kind=OrgKind.OPERATOR)
+    people = {
+        "platform_admin": await make_person(office, [Role.ADMIN], admin=True),
+        "lab_admin": await make_person(lab, [Role.ADMIN]),
+        "lab_safety": await make_person(lab, [Role.SAFETY_LEAD]),
+        "nsa_custodian": await make_person(nsa, [Role.BENCHMARK_CUSTODIAN]),
+        "partner_reviewer": await make_person(partner, [Role.REVIEWER]),
+        "operator_contact": await make_person(operator, [Role.OPERATOR_CONTACT]),
+    }
+    tokens = {name: await make_token(p) for name, p in people.items()}
+    victim = await service.create_token(
+        session,
+        data=TokenIn(name="victim"),
+        person_id=people["lab_safety"].person_id,
+        organisation_id=lab,
+        actor=None,
+    )
+    params = {"organisation_id": str(lab), "token_id": str(victim.id)}
+
+    def body_for(method: str, path: str) -> dict[str, Any] | None:
+        if method not in ("POST", "PUT", "PATCH"):
+            return None
+        if path == "/api/v1/organisations":
+            return {"name": f"New org {uuid.uuid4().hex[:8]}", "kind": "vendor"}
+        if path == "/api/v1/people":
+            return {"email": f"n{uuid.uuid4().hex[:8]}@example.org", "name": "N", "organisation_id": str(lab)}
+        if path == "/api/v1/tokens":
+            return {"name": "t"}
+        raise AssertionError(f"no body for {method} {path}")
+
+    failures = []
+    for method, template in api_routes(app):
+        path = template.format(**params)
+        for persona in PERSONAS:
+            headers = {} if persona == "anonymous" else {"Authorization": f"Bearer {tokens[persona]}"}
+            response = await client.request(method, path, headers=headers, json=body_for(method, template))
+            allowed = persona in EXPECTED[(method, template)]
+            if allowed and not response.is_success:
+                failures.append(
+                    f"{persona} {method} {template}: expected success, got {response.status_code}"
+                )
+            if not allowed and response.status_code not in (401, 403, 404):
+                failures.append(f"{persona} {method} {template}: expected denial, got {response.status_code}")
+            if persona == "anonymous" and not allowed:
+                assert response.status_code == 401, (method, template, response.text)
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("header", ["Bearer fw_not-a-real-token", "Basic dXNlcjpwdw==", "Bearer"])
+async def test_bad_credentials_are_rejected(client: httpx.AsyncClient, header: str) -> None:
+    response = await client.get("/api/v1/me", headers={"Authorization": header})
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["www-authenticate"] == "Bearer"
