@@ -37,6 +37,16 @@ def test_serve_answers_health_api_and_pages(live_server: LiveServer) -> None:
     assert (live_server.data_dir / "keys" / "signing.ed25519").stat().st_mode & 0o777 == 0o600
 
 
+def test_serve_runs_a_job_worker(live_server: LiveServer) -> None:
+    import psycopg
+
+    url = cli(live_server, "db", "url")
+    assert url.returncode == 0, url.stderr
+    with psycopg.connect(url.stdout.strip()) as conn:
+        row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+    assert row is not None and row[0] >= 1
+
+
 def test_cli_org_and_token_against_running_server(live_server: LiveServer) -> None:
     orgs = cli(live_server, "org", "list", "--json")
     assert orgs.returncode == 0, orgs.stderr

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import OrgFactory
@@ -135,3 +136,26 @@ async def test_request_id_is_echoed_and_metrics_count(client: httpx.AsyncClient)
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200
     assert 'forewarn_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics.text
+
+
+async def test_unexpected_errors_give_a_clean_500(
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    make_org: OrgFactory,
+    make_person,
+    make_token,  # type: ignore[no-untyped-def]
+) -> None:
+    from forewarn.accounts import service
+
+    headers = await admin_headers(make_org, make_person, make_token)
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(service, "list_organisations", broken)
+    response = await client.get("/api/v1/organisations", headers=headers)
+    assert response.status_code == 500
+    assert "secret internal detail" not in response.text and response.json()["request_id"]
+    page = await client.get("/admin/organisations", headers={"accept": "text/html"} | headers)
+    assert page.status_code == 500 and "Internal error" in page.text
+    assert "secret internal detail" not in page.text and "Traceback" not in page.text

@@ -53,10 +53,11 @@ def _respond(
             problems=problems or [],
         )
     body = problem_body(status, title, detail, problems)
-    rid = request_id.get()
+    rid = request_id.get() or getattr(request.state, "request_id", None)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if rid:
         body["request_id"] = rid
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers["X-Request-ID"] = rid
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 

@@ -51,6 +51,8 @@ class RequestContext:
         incoming = headers.get("x-request-id", "")
         rid = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
         token = request_id.set(rid)
+        # Also on the scope: the last-resort 500 handler runs outside this middleware.
+        scope.setdefault("state", {})["request_id"] = rid
         path: str = scope["path"]
         limit = self.max_upload if any(path.startswith(p) for p in UPLOAD_PREFIXES) else self.max_body
         started = time.perf_counter()
