@@ -23,7 +23,7 @@ from forewarn.accounts.schemas import (
     Role,
     TokenIn,
 )
-from forewarn.core.errors import ForewarnError, InvalidInput
+from forewarn.core.errors import Conflict, ForewarnError, InvalidInput
 from forewarn.core.http import RuntimeDep, Session
 from forewarn.core.pages import render
 
@@ -218,9 +218,7 @@ async def organisations_create(
     try:
         data = OrganisationIn(name=name, kind=kind, code=code or None, sector=sector or None)
         org = await service.create_organisation(session, data=data, actor=actor)
-    except (ValidationError, InvalidInput, ForewarnError) as exc:
-        if isinstance(exc, ForewarnError) and not isinstance(exc, InvalidInput) and exc.status_code != 409:
-            raise
+    except (ValidationError, InvalidInput, Conflict) as exc:
         orgs = await service.list_organisations(session, actor=actor)
         return render(
             request,
