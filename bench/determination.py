@@ -1,0 +1,185 @@
+"""Covered-model determinations: what they cost in model calls, and (later) in wall time.
+
+Section 1 — calls. The truncated SPRT of ``forewarn.earlyaccess.benchmark.stats`` against the
+fixed-n exact binomial test at the same p0, delta, alpha and beta, over simulated models whose true
+pass rates are spread over [0, 1] (101 values, 0.00 … 1.00). Every figure is exact (dynamic
+programming over binomial paths), not simulated: the mean number of calls to a verdict, the
+achieved error rates at p0 - delta and p0 + delta, and the same for the curtailed fixed test. The
+budget (max calls) is a policy choice; the sequential test needs some head-room above the fixed n,
+so the table also sweeps it.
+
+Section 2 — harness overhead: a determination's wall time against a bare Inspect ``eval`` of the
+same samples on ``mockllm``. Not measured yet: the Inspect runner does not exist yet.
+
+The ratio printed last is the mean, over the configuration grid, of (mean sequential calls / fixed-n
+calls); the goal in issue 5 is at most 1/3, with the error rates held.
+
+Run: ``uv run python bench/determination.py``
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from forewarn.earlyaccess.benchmark import stats
+from forewarn.earlyaccess.benchmark.stats import ThresholdSpec
+
+GRID = [i / 100 for i in range(101)]
+BUDGET_FACTOR = 1.5  # budget = ceil(1.5 x fixed n) in the configuration grid
+CONFIGS = [
+    (p0, delta, alpha, beta)
+    for p0 in (0.2, 0.5, 0.8)
+    for delta in (0.03, 0.05, 0.1)
+    for alpha, beta in ((0.05, 0.05), (0.01, 0.1))
+]
+HEADLINE = (0.5, 0.05, 0.05, 0.05)
+SWEEP = (1.0, 1.1, 1.25, 1.5, 2.0, 3.0)
+
+
+@dataclass
+class Row:
+    label: str
+    fixed_n: int
+    fixed_alpha: float
+    fixed_beta: float
+    budget: int
+    horizon: int
+    alpha: float
+    beta: float
+    mean_calls: float
+    worst_calls: float
+    curtailed_mean: float
+    seconds: float
+
+    @property
+    def ratio(self) -> float:
+        return self.mean_calls / self.fixed_n
+
+
+def measure(p0: float, delta: float, alpha: float, beta: float, factor: float) -> Row:
+    started = time.perf_counter()
+    fixed = stats.fixed_sample_size(p0, delta, alpha, beta)
+    spec = ThresholdSpec(p0=p0, delta=delta, alpha=alpha, beta=beta, max_calls=math.ceil(fixed.n * factor))
+    design = stats.design(spec)
+    points = [stats.operating_characteristic(design, p) for p in GRID]
+    # The exact fixed-n test at its own n, curtailed (stops once its verdict is certain).
+    curtailed = stats.fixed_design(
+        ThresholdSpec(p0=p0, delta=delta, alpha=alpha, beta=beta, max_calls=fixed.n)
+    )
+    curtailed_points = [stats.operating_characteristic(curtailed, p) for p in GRID]
+    low = stats.operating_characteristic(design, spec.p_low)
+    high = stats.operating_characteristic(design, spec.p_high)
+    return Row(
+        label=f"p0={p0:.2f} d={delta:.2f} a={alpha:.2f} b={beta:.2f} x{factor:g}",
+        fixed_n=fixed.n,
+        fixed_alpha=fixed.alpha_achieved,
+        fixed_beta=fixed.beta_achieved,
+        budget=spec.max_calls,
+        horizon=design.horizon,
+        alpha=low.covered,
+        beta=high.not_covered,
+        mean_calls=sum(point.expected_calls for point in points) / len(points),
+        worst_calls=max(point.expected_calls for point in points),
+        curtailed_mean=sum(point.expected_calls for point in curtailed_points) / len(curtailed_points),
+        seconds=time.perf_counter() - started,
+    )
+
+
+HEADER = (
+    f"{'configuration':<40} {'fixed n':>7} {'a fix':>6} {'b fix':>6} {'budget':>6} {'a seq':>6} {'b seq':>6} "
+    f"{'E[calls]':>8} {'max E':>7} {'curt.':>7} {'ratio':>6} {'s':>5}"
+)
+
+
+def show(row: Row) -> None:
+    print(
+        f"{row.label:<40} {row.fixed_n:>7} {row.fixed_alpha:>6.4f} {row.fixed_beta:>6.4f} {row.budget:>6} "
+        f"{row.alpha:>6.4f} {row.beta:>6.4f} {row.mean_calls:>8.1f} {row.worst_calls:>7.1f} "
+        f"{row.curtailed_mean:>7.1f} {row.ratio:>6.3f} {row.seconds:>5.2f}"
+    )
+
+
+def without_replacement(p0: float, delta: float, alpha: float, beta: float, factor: float, packs: int) -> str:
+    fixed = stats.fixed_sample_size(p0, delta, alpha, beta)
+    spec = ThresholdSpec(p0=p0, delta=delta, alpha=alpha, beta=beta, max_calls=math.ceil(fixed.n * factor))
+    design = stats.design(spec)
+    size = packs * spec.max_calls
+    low = stats.operating_characteristic_finite(
+        design, population=size, passing=math.floor(spec.p_low * size)
+    )
+    high = stats.operating_characteristic_finite(
+        design, population=size, passing=math.ceil(spec.p_high * size)
+    )
+    return (
+        f"  pack of {size} items (= {packs} x budget), deterministic model: "
+        f"a = {low.covered:.4f} (<= {alpha}), b = {high.not_covered:.4f} (<= {beta})"
+    )
+
+
+def remote_mode(p0: float, delta: float, alpha: float, beta: float, factor: float) -> str:
+    fixed = stats.fixed_sample_size(p0, delta, alpha, beta)
+    spec = ThresholdSpec(p0=p0, delta=delta, alpha=alpha, beta=beta, max_calls=math.ceil(fixed.n * factor))
+    sequential = stats.design(spec)
+    at_budget = stats.fixed_design(spec)
+    seq_a, seq_b = sequential.alpha_achieved, sequential.beta_achieved
+    fix_a, fix_b = at_budget.alpha_achieved, at_budget.beta_achieved
+    return (
+        f"remote mode spends the whole budget: {spec.max_calls} calls"
+        f" = {spec.max_calls / fixed.n:.2f} x fixed n;\n"
+        f"  verdict by the sequential test: a = {seq_a:.4f}, b = {seq_b:.4f};"
+        f" by the fixed test at the budget: a = {fix_a:.4f}, b = {fix_b:.4f}"
+    )
+
+
+def main() -> None:
+    print("Section 1: model calls to a verdict — truncated SPRT vs fixed-n exact binomial test")
+    print("(exact dynamic programming; mean over 101 true pass rates 0.00 … 1.00)")
+    print(
+        "columns: a/b fix = achieved error rates of the fixed-n test; a/b seq = of the sequential test at"
+        " p0-d / p0+d;\n         E[calls] = mean expected calls over the rates; max E = worst expected calls;"
+        " curt. = curtailed fixed-n mean;\n         ratio = E[calls] / fixed n"
+    )
+    print()
+    print(
+        f"Budget sweep, headline policy p0={HEADLINE[0]}, d={HEADLINE[1]}, a={HEADLINE[2]}, b={HEADLINE[3]}:"
+    )
+    print(HEADER)
+    for factor in SWEEP:
+        try:
+            show(measure(*HEADLINE, factor))
+        except stats.InvalidInput:
+            print(f"{'x' + format(factor, 'g'):<40} infeasible budget")
+    print()
+    print(f"Configuration grid, budget = ceil({BUDGET_FACTOR} x fixed n):")
+    print(HEADER)
+    rows = []
+    for config in CONFIGS:
+        row = measure(*config, BUDGET_FACTOR)
+        rows.append(row)
+        show(row)
+    held = all(
+        row.alpha <= config[2] and row.beta <= config[3] for row, config in zip(rows, CONFIGS, strict=True)
+    )
+    print()
+    pairs = list(zip(rows, CONFIGS, strict=True))
+    print(f"error rates held in every configuration: {'yes' if held else 'NO'}")
+    print(f"worst achieved alpha / policy alpha: {max(r.alpha / c[2] for r, c in pairs):.3f}")
+    print(f"worst achieved beta / policy beta:   {max(r.beta / c[3] for r, c in pairs):.3f}")
+    print("sampling without replacement (the pack is finite; the design assumes independent draws):")
+    print(without_replacement(*HEADLINE, BUDGET_FACTOR, packs=2))
+    print(without_replacement(*HEADLINE, BUDGET_FACTOR, packs=5))
+    print(remote_mode(*HEADLINE, BUDGET_FACTOR))
+    print()
+    print("Section 2: harness overhead — determination wall time vs bare Inspect eval on mockllm")
+    print("  NOT MEASURED YET: the Inspect runner is built in a later session (goal <= 1.1x).")
+    print()
+    headline = next(row for row, config in zip(rows, CONFIGS, strict=True) if config == HEADLINE)
+    print(f"headline policy ratio ({headline.label}): {headline.ratio:.3f}")
+    mean_ratio = sum(row.ratio for row in rows) / len(rows)
+    print(f"ratio (mean sequential calls / fixed-n calls, mean over {len(rows)} configs): {mean_ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()
