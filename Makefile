@@ -10,7 +10,7 @@ uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 
 sync: uv
-	$(UV) sync --locked
+	$(UV) sync --locked --all-groups
 
 serve: sync
 	$(UV) run forewarn serve --demo
