@@ -8,8 +8,11 @@ achieved error rates at p0 - delta and p0 + delta, and the same for the curtaile
 budget (max calls) is a policy choice; the sequential test needs some head-room above the fixed n,
 so the table also sweeps it.
 
-Section 2 — harness overhead: a determination's wall time against a bare Inspect ``eval`` of the
-same samples on ``mockllm``. Not measured yet: the Inspect runner does not exist yet.
+Section 2 — harness overhead: a determination's wall time (``runner.run``: a subprocess that
+opens the sealed pack, checks the design, draws from the sealed seed, runs Inspect with the sequential
+test, seals each outcome and finally the Inspect log) against a bare Inspect ``eval`` of the same
+samples on ``mockllm`` with the same outputs, also in a fresh subprocess (both pay Python's and
+Inspect's start-up). Remote mode, so both send every sample; median of several alternating runs.
 
 The ratio printed last is the mean, over the configuration grid, of (mean sequential calls / fixed-n
 calls); the goal in issue 5 is at most 1/3, with the error rates held.
@@ -133,6 +136,112 @@ def remote_mode(p0: float, delta: float, alpha: float, beta: float, factor: floa
     )
 
 
+_BARE_EVAL = """
+import json, os, sys
+from inspect_ai import Task, eval
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.model import GenerateConfig, ModelOutput, ModelUsage, get_model
+from inspect_ai.scorer import match
+from inspect_ai.solver import generate
+
+rows = json.loads(open(sys.argv[1]).read())
+
+def outputs():
+    for row in rows:
+        out = ModelOutput.from_content("mockllm/model", row["output"])
+        out.usage = ModelUsage(input_tokens=16, output_tokens=4, total_tokens=20)
+        yield out
+
+config = GenerateConfig(max_tokens=48, temperature=0.0)
+model = get_model("mockllm/model", custom_outputs=outputs(), config=config)
+task = Task(
+    dataset=MemoryDataset([Sample(id=i, input=r["input"], target=r["target"]) for i, r in enumerate(rows)]),
+    solver=generate(),
+    scorer=match(),
+)
+eval(task, model=model, log_dir=os.environ["INSPECT_LOG_DIR"], log_samples=True, max_samples=1,
+     max_connections=1, display="none", log_level="warning", score_display=False)
+"""
+
+
+def harness_overhead(calls: int = 300, repeats: int = 5) -> float:
+    """Median wall time of a remote-mode determination of ``calls`` samples over that of a bare eval."""
+    import asyncio
+    import json
+    import os
+    import shutil
+    import statistics
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from forewarn.core.keys import DataKey
+    from forewarn.earlyaccess.benchmark import pack, runner
+    from forewarn.earlyaccess.benchmark.example import write_example_pack
+
+    root = Path(tempfile.mkdtemp(prefix="fw-bench-"))
+    try:
+        key = DataKey(os.urandom(32))
+        blob = pack.build(write_example_pack(root / "example"), key)
+        opened = pack.open_pack(blob, key)
+        spec = ThresholdSpec(p0=0.5, delta=0.1, alpha=0.05, beta=0.05, max_calls=calls)
+        design = stats.design(spec)
+        seed = pack.new_seed()
+        rate = 0.5
+        url = f"mockllm:oracle?pass_rate={rate}"
+        import random
+
+        rows = []
+        for item in opened.draw(calls, seed=seed):
+            passes = random.Random(item.id).random() < rate  # the runner's mock oracle, same outputs
+            output = runner._oracle_text(item, passes)
+            rows.append(
+                {"input": item.prompt(), "target": item.answers[0] if item.answers else "", "output": output}
+            )
+        data_file = root / "samples.json"
+        data_file.write_text(json.dumps(rows))
+        script = root / "bare_eval.py"
+        script.write_text(_BARE_EVAL)
+
+        def determination(i: int) -> float:
+            work = root / f"det-{i}"
+            run_spec = runner.RunSpec(
+                determination_id=f"bench-{i}", data_key=key.raw, pack_blob=blob, design=design.to_dict(),
+                seed=seed, mode="remote", base_url=url, model="m", credential=None, work_dir=work,
+                allow_mock=True,
+            )  # fmt: skip
+            start = time.perf_counter()
+            result = asyncio.run(runner.run(run_spec))
+            elapsed = time.perf_counter() - start
+            if result.outcomes != calls:
+                raise RuntimeError("the determination did not send the whole budget")
+            return elapsed
+
+        def bare(i: int) -> float:
+            scratch = root / f"bare-{i}"
+            env = runner._child_env(scratch)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, str(script), str(data_file)], env=env, check=True, cwd=scratch)
+            return time.perf_counter() - start
+
+        bare(-1)  # warm the file cache for both
+        det_times, bare_times = [], []
+        for i in range(repeats):
+            det_times.append(determination(i))
+            bare_times.append(bare(i))
+        det, base = statistics.median(det_times), statistics.median(bare_times)
+        print(f"  {calls} samples, remote mode (every sample sent), median of {repeats} alternating runs:")
+        det_runs = ", ".join(f"{t:.2f}" for t in det_times)
+        bare_runs = ", ".join(f"{t:.2f}" for t in bare_times)
+        print(f"  determination (runner subprocess): {det:6.2f} s   runs: {det_runs}")
+        print(f"  bare Inspect eval (subprocess):    {base:6.2f} s   runs: {bare_runs}")
+        print(f"  per sample: {1000 * det / calls:.1f} ms vs {1000 * base / calls:.1f} ms")
+        return det / base
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     print("Section 1: model calls to a verdict — truncated SPRT vs fixed-n exact binomial test")
     print("(exact dynamic programming; mean over 101 true pass rates 0.00 … 1.00)")
@@ -173,11 +282,12 @@ def main() -> None:
     print(remote_mode(*HEADLINE, BUDGET_FACTOR))
     print()
     print("Section 2: harness overhead — determination wall time vs bare Inspect eval on mockllm")
-    print("  NOT MEASURED YET: the Inspect runner is built in a later session (goal <= 1.1x).")
+    overhead = harness_overhead()
     print()
     headline = next(row for row, config in zip(rows, CONFIGS, strict=True) if config == HEADLINE)
     print(f"headline policy ratio ({headline.label}): {headline.ratio:.3f}")
     mean_ratio = sum(row.ratio for row in rows) / len(rows)
+    print(f"harness overhead ratio (determination / bare Inspect eval, goal <= 1.1): {overhead:.3f}")
     print(f"ratio (mean sequential calls / fixed-n calls, mean over {len(rows)} configs): {mean_ratio:.3f}")
 
 

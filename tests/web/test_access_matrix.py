@@ -6,17 +6,24 @@ so nobody can add a route without deciding who may call it.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncSession
+from tests.clearinghouse.advisories import matrix as clearinghouse
 from tests.conftest import OrgFactory
+from tests.earlyaccess.benchmark import world as benchmark_world
 
 from forewarn.accounts import service
 from forewarn.accounts.schemas import OrgKind, Principal, Role, TokenIn
+from forewarn.core.jobs import Runtime
+from forewarn.ledger import note
+from forewarn.ledger import service as ledger
 from forewarn.web.app import route_table
 
 PERSONAS = [
@@ -27,6 +34,8 @@ PERSONAS = [
     "nsa_custodian",
     "partner_reviewer",
     "operator_contact",
+    "analyst",
+    "vendor",
 ]
 SIGNED_IN = set(PERSONAS) - {"anonymous"}
 LAB = {"platform_admin", "lab_admin", "lab_safety"}
@@ -43,7 +52,26 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/tokens"): SIGNED_IN,
     ("POST", "/api/v1/tokens"): set(),  # a token never mints tokens; people do it signed in
     ("DELETE", "/api/v1/tokens/{token_id}"): {"platform_admin", "lab_safety"},  # the owner, or an admin
+    # The transparency log is public: anyone reads and verifies it; a witness's cosignature is
+    # authenticated by its signature, not by a login.
+    ("GET", "/api/v1/ledger/checkpoint"): set(PERSONAS),
+    ("GET", "/api/v1/ledger/checkpoints"): set(PERSONAS),
+    ("GET", "/api/v1/ledger/checkpoints/latest"): set(PERSONAS),
+    ("GET", "/api/v1/ledger/checkpoints/{size}"): set(PERSONAS),
+    ("GET", "/api/v1/ledger/checkpoints/{size}/cosignatures"): set(PERSONAS),
+    ("POST", "/api/v1/ledger/checkpoints/{size}/cosignatures"): set(PERSONAS),
+    ("GET", "/api/v1/ledger/entries"): set(PERSONAS),
+    ("GET", "/api/v1/ledger/entries/{index}"): set(PERSONAS),
+    ("GET", "/api/v1/ledger/entries/by-id/{entry_id}"): set(PERSONAS),
+    ("GET", "/api/v1/ledger/proof/consistency"): set(PERSONAS),
+    ("GET", "/api/v1/ledger/key"): set(PERSONAS),
+    ("GET", "/api/v1/ledger/witnesses"): set(PERSONAS),
+    **clearinghouse.EXPECTED,
+    **benchmark_world.EXPECTED,
+    ("GET", "/api/v1/benchmark/key"): set(PERSONAS),  # anyone verifies attestations
 }
+#: Query strings the routes need to succeed.
+QUERIES = {"/api/v1/ledger/proof/consistency": "?first=1&second={size}"}
 
 
 def api_routes(app: Any) -> list[tuple[str, str]]:
@@ -59,6 +87,7 @@ def test_every_api_route_has_an_expectation(app: Any) -> None:
 
 async def test_access_matrix(
     app: Any,
+    runtime: Runtime,
     client: httpx.AsyncClient,
     session: AsyncSession,
     make_org: OrgFactory,
@@ -78,6 +107,7 @@ async def test_access_matrix(
         "partner_reviewer": await make_person(partner, [Role.REVIEWER]),
         "operator_contact": await make_person(operator, [Role.OPERATOR_CONTACT]),
     }
+    people |= await clearinghouse.personas(make_org, make_person, office)
     tokens = {name: await make_token(p) for name, p in people.items()}
     victim = await service.create_token(
         session,
@@ -86,7 +116,40 @@ async def test_access_matrix(
         organisation_id=lab,
         actor=None,
     )
-    params = {"organisation_id": str(lab), "token_id": str(victim.id)}
+    ch_params = await clearinghouse.setup(
+        session,
+        reporter=people["lab_safety"],
+        analyst=people["analyst"],
+        vendor=people["vendor"],
+        extra_vendor=await make_org(kind=OrgKind.VENDOR),
+    )
+    bm_params = await benchmark_world.access_matrix_world(session, runtime, safety_lead=people["lab_safety"])
+    # Creating the organisations above appended log entries; sign them and let a witness cosign.
+    checkpoint = await ledger.issue_checkpoint(session, signer=await ledger.log_signer(session, runtime))
+    witness_key = Ed25519PrivateKey.generate()
+    await ledger.register_witness(
+        session,
+        vkey=note.format_vkey(
+            note.VerifierKey.from_public_key(
+                "witness.test/w1", witness_key.public_key(), note.ALG_COSIGNATURE_V1
+            )
+        ),
+    )
+    cosignature = note.cosign(
+        note.parse_note(checkpoint.note).text,
+        name="witness.test/w1",
+        private_key=witness_key,
+        timestamp=int(time.time()),
+    ).line()
+    first = await ledger.get_entries(session, start=0, end=1)
+    params = {
+        "organisation_id": str(lab),
+        "token_id": str(victim.id),
+        "size": str(checkpoint.size),
+        "index": "0",
+        "entry_id": str(first.entries[0].entry_id),
+    }
+    params |= bm_params
 
     def body_for(method: str, path: str) -> dict[str, Any] | None:
         if method not in ("POST", "PUT", "PATCH"):
@@ -97,14 +160,23 @@ async def test_access_matrix(
             return {"email": f"n{uuid.uuid4().hex[:8]}@example.org", "name": "N", "organisation_id": str(lab)}
         if path == "/api/v1/tokens":
             return {"name": "t"}
+        if path == "/api/v1/ledger/checkpoints/{size}/cosignatures":
+            return {"signature": cosignature}
+        if (body := benchmark_world.access_matrix_body(path, params)) is not None:
+            return body
         raise AssertionError(f"no body for {method} {path}")
 
     failures = []
     for method, template in api_routes(app):
-        path = template.format(**params)
+        path = (template + QUERIES.get(template, "")).format(**(params | ch_params.get(template, {})))
         for persona in PERSONAS:
             headers = {} if persona == "anonymous" else {"Authorization": f"Bearer {tokens[persona]}"}
-            response = await client.request(method, path, headers=headers, json=body_for(method, template))
+            sent = (
+                clearinghouse.request_kwargs(method, template, ch_params)
+                if template in ch_params
+                else {"json": body_for(method, template)}
+            )
+            response = await client.request(method, path, headers=headers, **sent)
             allowed = persona in EXPECTED[(method, template)]
             if allowed and not response.is_success:
                 failures.append(

@@ -6,6 +6,8 @@ Invariants:
 - A token or a session acts for exactly one organisation the person belongs to; its roles are that
   membership's roles, read fresh on every request (revoking a role takes effect at once).
 - Expired, revoked or inactive: denied, whatever else is true.
+- Governance events (an organisation created, a role granted) are appended to the transparency log
+  in the same transaction, with ids only: never names, emails or anything else personal.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from forewarn.accounts.schemas import (
 )
 from forewarn.core.clock import utcnow
 from forewarn.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
+from forewarn.ledger import service as ledger
+from forewarn.ledger.schemas import EntryIn, SubjectRef
 
 TOKEN_PREFIX = "fw_"  # noqa: S105 -- a public marker, not a secret
 
@@ -66,6 +70,32 @@ def _require(allowed: bool, what: str) -> None:
         raise Forbidden(f"you may not {what}")
 
 
+# --- the public record (transparency log) --------------------------------------------------------
+
+
+def _organisation_created(org: Organisation, actor: Principal | None) -> EntryIn:
+    return EntryIn(
+        type="accounts.organisation_created",
+        actor_organisation_id=actor.organisation_id if actor else None,
+        subjects=[SubjectRef(type="organisation", id=str(org.id))],
+        reason=f"{org.kind} organisation joined the programme",
+    )
+
+
+def _role_granted(
+    person_id: uuid.UUID, organisation_id: uuid.UUID | None, role: str, actor: Principal | None
+) -> EntryIn:
+    subjects = [SubjectRef(type="person", id=str(person_id))]
+    if organisation_id is not None:
+        subjects.insert(0, SubjectRef(type="organisation", id=str(organisation_id)))
+    return EntryIn(
+        type="accounts.role_granted",
+        actor_organisation_id=actor.organisation_id if actor else None,
+        subjects=subjects,
+        reason=f"role {role} granted",
+    )
+
+
 # --- organisations -------------------------------------------------------------------------------
 
 
@@ -87,6 +117,7 @@ async def create_organisation(
     org = Organisation(name=data.name, kind=data.kind.value, code=data.code, sector=data.sector)
     session.add(org)
     await session.flush()
+    await ledger.append_many(session, [_organisation_created(org, actor)])
     return OrganisationOut.model_validate(org)
 
 
@@ -169,6 +200,7 @@ async def create_person(
         raise NotFound("no such organisation", problems=[Problem("organisation_id", "unknown")])
     _check_roles(OrgKind(org.kind), data.roles)
     person = await session.scalar(select(Person).where(Person.email == data.email))
+    events: list[EntryIn] = []
     if person is None:
         person = Person(
             email=data.email,
@@ -178,6 +210,8 @@ async def create_person(
         )
         session.add(person)
         await session.flush()
+        if platform_admin:
+            events.append(_role_granted(person.id, None, "platform_admin", actor))
     elif data.password:
         raise Conflict("a person with this email exists", problems=[Problem("email", "taken")])
     for role in dict.fromkeys(data.roles):
@@ -190,7 +224,9 @@ async def create_person(
         )
         if exists is None:
             session.add(Membership(person_id=person.id, organisation_id=org.id, role=role.value))
+            events.append(_role_granted(person.id, org.id, role.value, actor))
     await session.flush()
+    await ledger.append_many(session, events)
     return await _person_out(session, person)
 
 
@@ -248,11 +284,13 @@ async def create_first_admin(
     existing = await session.scalar(select(Person).where(Person.is_platform_admin.is_(True)).limit(1))
     if existing is not None:
         return None
+    events: list[EntryIn] = []
     office = await session.scalar(select(Organisation).where(Organisation.code == "PROGRAMME"))
     if office is None:
         office = Organisation(name="Programme office", kind=OrgKind.AGENCY.value, code="PROGRAMME")
         session.add(office)
         await session.flush()
+        events.append(_organisation_created(office, None))
     password = secrets.token_urlsafe(15)
     person = Person(
         email=email,
@@ -265,6 +303,9 @@ async def create_first_admin(
     await session.flush()
     session.add(Membership(person_id=person.id, organisation_id=office.id, role=Role.ADMIN.value))
     await session.flush()
+    events.append(_role_granted(person.id, None, "platform_admin", None))
+    events.append(_role_granted(person.id, office.id, Role.ADMIN.value, None))
+    await ledger.append_many(session, events)
     return email, password
 
 

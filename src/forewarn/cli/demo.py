@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,7 +91,8 @@ async def seed(session: AsyncSession, runtime: Runtime) -> list[str]:
             ),
             actor=None,
         )
-    lines = ["Demo world ready: sign in as any of"]
+    lines = await seed_benchmark(session, runtime)
+    lines += ["Demo world ready: sign in as any of"]
     lines += [
         f"  {email:32} {org_ref:34} {', '.join(r.value for r in roles)}"
         for email, _, org_ref, roles in PEOPLE
@@ -98,3 +100,77 @@ async def seed(session: AsyncSession, runtime: Runtime) -> list[str]:
     where = runtime.settings.data_dir / "demo-credentials.txt"
     lines.append(f"  demo password: {password}" + ("" if new else f"  (also in {where})"))
     return lines
+
+
+async def _demo_principal(session: AsyncSession, email: str) -> Any:
+    person = await service.find_person(session, email=email)
+    return await service.principal_for(
+        session, person_id=person.id, organisation_id=person.memberships[0].organisation_id, via="demo"
+    )
+
+
+async def seed_benchmark(session: AsyncSession, runtime: Runtime) -> list[str]:
+    """The NON-CLASSIFIED EXAMPLE pack, an active threshold policy (NSA, after ONCD and CISA) and one
+    model of Northwind AI, so a newcomer can request a determination. Skipped once a pack exists."""
+    import tempfile
+    from datetime import date
+    from pathlib import Path
+
+    from forewarn.earlyaccess.benchmark import pack
+    from forewarn.earlyaccess.benchmark import service as benchmark
+    from forewarn.earlyaccess.benchmark.example import write_example_pack
+    from forewarn.earlyaccess.benchmark.schemas import ConsultationIn, PolicyIn
+    from forewarn.earlyaccess.review import service as review
+    from forewarn.earlyaccess.review.schemas import AccessMode, ModelIn
+
+    nsa = await _demo_principal(session, "custodian@nsa.demo")
+    if await benchmark.list_packs(session, actor=nsa):
+        return []
+    key = runtime.keys.data
+    with tempfile.TemporaryDirectory() as tmp:
+        blob = pack.build(write_example_pack(Path(tmp) / "example"), key)
+    imported = await benchmark.import_pack(session, blob=blob, actor=nsa, key=key)
+    # A demo policy with a small budget, so a determination against a small local model is quick.
+    proposed = await benchmark.propose_policy(
+        session,
+        data=PolicyIn(
+            pack_id=imported.id,
+            p0=0.5,
+            delta=0.3,
+            alpha=0.05,
+            beta=0.05,
+            max_calls=30,
+            family_limit=3,
+            period_days=30,
+        ),
+        actor=nsa,
+        key=key,
+    )
+    for email in ("custodian@oncd.demo", "custodian@cisa.demo"):
+        await benchmark.consult(
+            session,
+            policy_id=proposed.id,
+            data=ConsultationIn(concur=True, comment="Demo consultation: concur."),
+            actor=await _demo_principal(session, email),
+            key=key,
+        )
+    await benchmark.activate_policy(session, policy_id=proposed.id, actor=nsa)
+    await review.register_model(
+        session,
+        data=ModelIn(
+            name="orca",
+            version="1.0",
+            family="orca",
+            planned_release=date(2027, 6, 1),
+            access_mode=AccessMode.ENCLAVE,
+            endpoint_base_url="http://127.0.0.1:8081/v1",
+            endpoint_model="gemma3-270m",
+        ),
+        actor=await _demo_principal(session, "safety@northwind.demo"),
+        key=key,
+    )
+    return [
+        "Sealed benchmark: the NON-CLASSIFIED EXAMPLE pack and an active demo threshold policy are in place;",
+        "  Northwind AI's model orca 1.0 expects a llama.cpp server at http://127.0.0.1:8081/v1"
+        " (see docs/benchmark.md).",
+    ]

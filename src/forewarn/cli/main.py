@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from forewarn.cli.accounts import org_app, token_app, user_app
+from forewarn.cli.advisories import advisories_app
+from forewarn.cli.benchmark import attestation_app, benchmark_app
 from forewarn.cli.common import err_console
+from forewarn.cli.ledger import ledger_app
+from forewarn.cli.scan import scan
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -28,6 +32,11 @@ app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(advisories_app, name="advisories")
+app.add_typer(benchmark_app, name="benchmark")
+app.add_typer(attestation_app, name="attestation")
+app.command("scan")(scan)
 
 DataDir = Annotated[
     Path | None,

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 #: Modules holding a ``blueprint`` of tasks, with the namespace their tasks are named under.
 JOB_MODULES: dict[str, str] = {
     "accounts": "forewarn.accounts.jobs",
+    "ledger": "forewarn.ledger.jobs",
+    "advisories": "forewarn.clearinghouse.advisories.jobs",
+    "benchmark": "forewarn.earlyaccess.benchmark.jobs",
 }
 
 
@@ -89,10 +92,20 @@ def _task_registry() -> procrastinate.App:
 
 
 def build_app(conninfo: str) -> procrastinate.App:
-    """The procrastinate app with every domain's tasks, connected to ``conninfo`` (libpq URL)."""
+    """The procrastinate app with every domain's tasks, connected to ``conninfo`` (libpq URL).
+
+    The connector is swapped on the one registry app, not on a copy (``with_connector``,
+    deprecated): tasks link back to the app they were added to, and the worker's periodic
+    deferrer defers through that app, so a copy left it deferring on a connector never opened
+    and the worker stopped at start.
+    """
     import procrastinate
 
-    return _task_registry().with_connector(procrastinate.PsycopgConnector(conninfo=conninfo))
+    app = _task_registry()
+    connector = procrastinate.PsycopgConnector(conninfo=conninfo)
+    app.connector = connector
+    app.job_manager.connector = connector
+    return app
 
 
 def schema_sql() -> str:

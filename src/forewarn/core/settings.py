@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     port: int = 8000
     #: Public base URL, used in links and the ledger's origin line.
     base_url: str | None = None
+    #: The transparency log's origin line (and its key's name). It names the log for its whole life:
+    #: set it explicitly in production. Default: the public base URL's host + "/ledger".
+    ledger_origin: str | None = None
     #: Base64 of a raw 32-byte Ed25519 private key; when unset one is created in the data dir.
     signing_key: SecretStr | None = None
     #: Base64 of a 32-byte AES-256-GCM key; when unset one is created in the data dir.
@@ -42,10 +45,38 @@ class Settings(BaseSettings):
     log_json: bool = True
     worker: bool = True
     worker_concurrency: int = 2
+    #: Clearinghouse intake limits (untrusted advisory documents, CONVENTIONS §8).
+    advisory_max_document_bytes: int = 16_777_216
+    advisory_max_files: int = 20
+    advisory_max_per_document: int = 1_000
+    advisory_max_jsonl_lines: int = 200_000
+    #: Coordinated disclosure: default embargo, and the shorter one when a flaw is known exploited.
+    advisory_embargo_days: int = 45
+    advisory_embargo_exploited_days: int = 7
+    #: The CSAF publisher of the clearinghouse's advisories (namespace: the public base URL when unset).
+    advisory_publisher_name: str = "AI Cybersecurity Clearinghouse (Department of the Treasury)"
+    advisory_publisher_namespace: str | None = None
+    #: Sealed benchmark runs: concurrent samples per run (1 keeps strict scheduling order and the
+    #: fewest calls after a verdict), answer length, wall-time limit, and whether ``mockllm:`` test
+    #: endpoints may be registered and run (tests and benchmarks only).
+    benchmark_max_samples: int = 1
+    benchmark_max_tokens: int = 48
+    benchmark_run_timeout_seconds: float = 3600.0
+    benchmark_allow_mock_endpoints: bool = False
 
     @property
     def public_base_url(self) -> str:
         return self.base_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def ledger_log_origin(self) -> str:
+        """The origin of the log's checkpoints (c2sp.org/tlog-checkpoint: a schema-less URL)."""
+        if self.ledger_origin:
+            return self.ledger_origin
+        from urllib.parse import urlsplit
+
+        # The host only: a CLI run beside the server, with other port settings, names the same log.
+        return f"{urlsplit(self.public_base_url).hostname or self.host}/ledger"
 
 
 @lru_cache(maxsize=1)

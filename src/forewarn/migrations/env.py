@@ -13,6 +13,10 @@ from forewarn.core.db import Base
 #: Every module that defines ORM models (imported so autogenerate sees them).
 MODEL_MODULES = [
     "forewarn.accounts.models",
+    "forewarn.ledger.models",
+    "forewarn.clearinghouse.advisories.models",
+    "forewarn.earlyaccess.review.models",
+    "forewarn.earlyaccess.benchmark.models",
 ]
 for _name in MODEL_MODULES:
     importlib.import_module(_name)

@@ -15,7 +15,14 @@ from fastapi.staticfiles import StaticFiles
 from forewarn.accounts import api as accounts_api
 from forewarn.accounts import views as accounts_views
 from forewarn.accounts.http import rule_of
+from forewarn.clearinghouse.advisories import api as advisories_api
+from forewarn.clearinghouse.advisories import views as advisories_views
 from forewarn.core.jobs import Runtime
+from forewarn.earlyaccess.benchmark import api as benchmark_api
+from forewarn.earlyaccess.benchmark import views as benchmark_views
+from forewarn.earlyaccess.review import api as review_api
+from forewarn.ledger import api as ledger_api
+from forewarn.ledger import views as ledger_views
 from forewarn.web import errors, views
 from forewarn.web.middleware import RequestContext
 
@@ -24,8 +31,20 @@ log = logging.getLogger("forewarn.web")
 API_PREFIX = "/api/v1"
 
 #: (router, prefix) of every domain: API routers under /api/v1, pages at the root.
-API_ROUTERS = [accounts_api.router]
-PAGE_ROUTERS = [accounts_views.router, views.router]
+API_ROUTERS = [
+    accounts_api.router,
+    ledger_api.router,
+    advisories_api.router,
+    benchmark_api.router,
+    review_api.router,
+]
+PAGE_ROUTERS = [
+    accounts_views.router,
+    ledger_views.router,
+    advisories_views.router,
+    benchmark_views.router,
+    views.router,
+]
 
 
 def _has_rule(dependant: Any) -> bool:

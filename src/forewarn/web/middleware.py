@@ -28,7 +28,13 @@ LATENCY = Histogram(
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 #: Path prefixes that take uploads (SBOMs, advisories, packs) and get the larger upload limit.
-UPLOAD_PREFIXES: list[str] = []
+UPLOAD_PREFIXES: list[str] = [
+    # clearinghouse intake: advisory documents (CSAF of large vendors), scanner and garak reports
+    "/api/v1/clearinghouse/reports",
+    "/api/v1/clearinghouse/validate",
+    "/api/v1/clearinghouse/kev",
+    "/clearinghouse/report/upload",
+]
 
 
 class _TooLarge(Exception):

@@ -39,6 +39,7 @@ ROLE_CARDS: dict[Role, list[Card]] = {
         Card(
             "Sealed benchmark",
             "Import and version sealed packs, propose threshold policies, audit determinations.",
+            "/benchmark",
         )
     ],
     Role.ASSESSMENT_COORDINATOR: [
@@ -57,12 +58,15 @@ ROLE_CARDS: dict[Role, list[Card]] = {
         Card(
             "Clearinghouse",
             "Take in, validate and publish vulnerability advisories; watch remediation by sector.",
-        )
+            "/clearinghouse",
+        ),
+        Card("Embargo calendar", "Target publication dates of embargoed cases.", "/clearinghouse/embargoes"),
     ],
     Role.SAFETY_LEAD: [
         Card(
             "Your models",
             "Opt in, register models, request determinations, open review windows, withdraw at will.",
+            "/determinations",
         )
     ],
     Role.OPERATOR_CONTACT: [

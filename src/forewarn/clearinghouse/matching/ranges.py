@@ -1,0 +1,216 @@
+"""Whether one OSV affected entry covers one version: the OSV schema's evaluation, exactly.
+
+OSV schema 1.7 §Evaluation (``IsVulnerable``): a version is affected by an ``affected[]`` entry when it
+is listed in ``versions`` or lies in any of ``ranges``; within a range, the events are sorted by version
+and walked: ``introduced`` (``v >= e``) makes it vulnerable, ``fixed`` (``v >= e``) and ``last_affected``
+(``v > e``) make it not.
+
+Invariants:
+
+- :meth:`CompiledRange.contains` gives, for every version, the state the §Evaluation walk ends in; it
+  finds it by bisection (the last event that "fires" decides) instead of walking, and the property test
+  in tests/clearinghouse/matching/test_ranges.py checks it against a literal walk on generated versions;
+- ``introduced: "0"`` sorts before every version (§affected[].ranges[].events, special values); at equal
+  versions ``introduced`` sorts before ``last_affected`` before ``fixed``, so ``[x, x)`` is empty and
+  ``[x, x]`` is ``{x}`` (the specification leaves ties open; this is the interval reading);
+- ``limit`` events are ignored: they restrict GIT ranges on a commit graph, and for linear versions OSV
+  says they "should not be used"; ignoring them can only add matches, never hide one;
+- ``SEMVER`` ranges are ordered by SemVer 2.0.0 precedence whatever the ecosystem, ``ECOSYSTEM`` ranges by
+  the ecosystem's ordering (:mod:`.versions`); ``GIT`` ranges name commits, which an SBOM does not carry,
+  so they are skipped, and skipping one never hides a later range of the same entry (every range is
+  tried: "affected if it lies within any one of the ranges");
+- when a range cannot be evaluated (no ordering for the ecosystem, an event or the version that the
+  ordering cannot read) and nothing else says "affected", the verdict is :attr:`Verdict.UNKNOWN` with a
+  reason, never "not affected": the caller reports it instead of dropping it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from forewarn.clearinghouse.advisories.schemas import Affected, EventKind, Range, RangeType
+from forewarn.clearinghouse.matching.versions import SEMVER, InvalidVersion, Scheme, scheme_for
+
+__all__ = [
+    "BOTTOM",
+    "CompiledAffected",
+    "CompiledRange",
+    "Evaluation",
+    "Verdict",
+    "compile_affected",
+    "compile_range",
+    "event_sort_key",
+]
+
+INTRODUCED, LAST_AFFECTED, FIXED = 0, 1, 2
+_RANK = {EventKind.INTRODUCED: INTRODUCED, EventKind.LAST_AFFECTED: LAST_AFFECTED, EventKind.FIXED: FIXED}
+
+#: The sort key of ``introduced: "0"``: before every version.
+BOTTOM: tuple[int] = (0,)
+
+
+class Verdict(StrEnum):
+    AFFECTED = "affected"
+    NOT_AFFECTED = "not_affected"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The verdict for one version; ``fixed`` lists the versions that fix it (from the range that
+    matched, the nearest first), ``reason`` says why the verdict is unknown."""
+
+    verdict: Verdict
+    reason: str | None = None
+    fixed: tuple[str, ...] = ()
+
+
+def event_sort_key(version_key: Any, kind: int) -> tuple[Any, int]:
+    """Sort key of an event: its version (``BOTTOM`` for ``introduced: "0"``), then its kind."""
+    return (version_key, kind)
+
+
+def _version_key(scheme: Scheme, text: str) -> tuple[int, Any]:
+    return (1, scheme.parse(text))
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRange:
+    """One range, its events parsed and sorted; ``error`` says why it cannot be evaluated."""
+
+    type: RangeType
+    scheme: Scheme | None
+    keys: tuple[Any, ...] = ()
+    kinds: tuple[int, ...] = ()
+    versions: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def skipped(self) -> bool:
+        return self.type is RangeType.GIT
+
+    def contains(self, version_key: tuple[int, Any]) -> bool:
+        """The §Evaluation walk's final state for a version whose key is *version_key*."""
+        # Events with key <= v are a prefix. The last of them that fires decides: introduced and fixed
+        # fire at v >= e, last_affected only at v > e.
+        i = bisect.bisect_right(self.keys, version_key)
+        while i > 0:
+            i -= 1
+            if self.kinds[i] == LAST_AFFECTED and self.keys[i] == version_key:
+                continue
+            return self.kinds[i] == INTRODUCED
+        return False
+
+    def fixes_after(self, version_key: tuple[int, Any]) -> tuple[str, ...]:
+        """The ``fixed`` versions above *version_key*, nearest first (advice for "update to")."""
+        i = bisect.bisect_right(self.keys, version_key)
+        return tuple(self.versions[j] for j in range(i, len(self.keys)) if self.kinds[j] == FIXED)
+
+
+def compile_range(range_: Range, ecosystem: str) -> CompiledRange:
+    """Parse and sort the events of *range_* for a package of *ecosystem*."""
+    if range_.type is RangeType.GIT:
+        return CompiledRange(range_.type, None, error="GIT ranges name commits, not versions")
+    scheme = SEMVER if range_.type is RangeType.SEMVER else scheme_for(ecosystem)
+    if scheme is None:
+        return CompiledRange(
+            range_.type, None, error=f"forewarn knows no version ordering for the {ecosystem} ecosystem"
+        )
+    events: list[tuple[tuple[Any, int], str]] = []
+    for event in range_.events:
+        if event.kind is EventKind.LIMIT:
+            continue
+        if event.kind is EventKind.INTRODUCED and event.version == "0":
+            key: Any = BOTTOM
+        else:
+            try:
+                key = _version_key(scheme, event.version)
+            except InvalidVersion:
+                return CompiledRange(
+                    range_.type,
+                    scheme,
+                    error=f"{event.kind.value} {event.version[:80]!r} is not a {scheme.name} version",
+                )
+        events.append((event_sort_key(key, _RANK[event.kind]), event.version))
+    events.sort(key=lambda item: item[0])
+    return CompiledRange(
+        range_.type,
+        scheme,
+        keys=tuple(k for (k, _), _ in events),
+        kinds=tuple(kind for (_, kind), _ in events),
+        versions=tuple(v for _, v in events),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledAffected:
+    """One ``affected[]`` entry ready to evaluate versions of its package."""
+
+    ecosystem: str
+    scheme: Scheme | None
+    versions: frozenset[str]
+    version_keys: tuple[Any, ...]
+    ranges: tuple[CompiledRange, ...]
+
+    def evaluate(self, version: str) -> Evaluation:
+        """OSV §Evaluation of *version* against this entry (``IncludedInVersions || IncludedInRanges``)."""
+        if version in self.versions:
+            return Evaluation(Verdict.AFFECTED)
+        eco_key: tuple[int, Any] | None = None
+        eco_error: str | None = None
+        if self.scheme is not None:
+            try:
+                eco_key = _version_key(self.scheme, version)
+            except InvalidVersion:
+                eco_error = f"{version[:80]!r} is not a {self.scheme.name} version"
+        if eco_key is not None and self.version_keys:
+            # a listed version equal in the ecosystem's ordering ("1.0" listed, "1.0.0" installed)
+            i = bisect.bisect_left(self.version_keys, eco_key)
+            if i < len(self.version_keys) and self.version_keys[i] == eco_key:
+                return Evaluation(Verdict.AFFECTED)
+        unknown: str | None = None
+        for range_ in self.ranges:
+            if range_.skipped:
+                continue  # never "return": a later range may still say affected
+            if range_.error is not None:
+                unknown = unknown or range_.error
+                continue
+            if range_.type is RangeType.SEMVER:
+                try:
+                    key: tuple[int, Any] = _version_key(SEMVER, version)
+                except InvalidVersion:
+                    unknown = unknown or f"{version[:80]!r} is not a SemVer 2.0.0 version"
+                    continue
+            elif eco_key is not None:
+                key = eco_key
+            else:
+                unknown = unknown or eco_error
+                continue
+            if range_.contains(key):
+                return Evaluation(Verdict.AFFECTED, fixed=range_.fixes_after(key))
+        if unknown is not None:
+            return Evaluation(Verdict.UNKNOWN, reason=unknown)
+        return Evaluation(Verdict.NOT_AFFECTED)
+
+
+def compile_affected(affected: Affected, ecosystem: str) -> CompiledAffected:
+    """Compile an affected entry whose package is in *ecosystem* (OSV ecosystem, suffix allowed)."""
+    scheme = scheme_for(ecosystem)
+    keys: list[tuple[int, Any]] = []
+    if scheme is not None:
+        for listed in affected.versions:
+            try:
+                keys.append(_version_key(scheme, listed))
+            except InvalidVersion:
+                continue  # still matched by exact string
+    keys.sort()
+    return CompiledAffected(
+        ecosystem=ecosystem,
+        scheme=scheme,
+        versions=frozenset(affected.versions),
+        version_keys=tuple(keys),
+        ranges=tuple(compile_range(r, ecosystem) for r in affected.ranges),
+    )

