@@ -31,6 +31,20 @@ KNOWN_TYPES: dict[str, str] = {
     "accounts.role_granted": "A person was given a role in an organisation",
     "ledger.witness_added": "A witness key was registered to cosign checkpoints",
     "ledger.witness_removed": "A witness key was retired",
+    "clearinghouse.report_validated": "A vulnerability report was validated into a case",
+    "clearinghouse.report_rejected": "A vulnerability report was rejected, with a reason",
+    "clearinghouse.embargo_set": "An embargo and its target publication date were set on a case",
+    "clearinghouse.advisory_published": "An advisory was published (TLP:CLEAR)",
+    "clearinghouse.advisory_revised": "A published advisory was revised",
+    "benchmark.pack_imported": "A sealed benchmark pack was imported",
+    "benchmark.pack_retired": "A sealed benchmark pack was retired",
+    "benchmark.policy_proposed": "A threshold policy was proposed (sealed; its commitment is public)",
+    "benchmark.policy_consulted": "A consultation on a threshold policy was recorded",
+    "benchmark.policy_activated": "A threshold policy was activated",
+    "benchmark.determination_requested": "A lab requested a covered-model determination",
+    "benchmark.determination_refused": "A determination request was refused by the published limits",
+    "benchmark.determination_completed": "A determination reached a verdict; its attestation hash is here",
+    "benchmark.determination_failed": "A determination run failed without a verdict",
 }
 
 

@@ -140,6 +140,8 @@ SHA_B = "b" * 40
             "comes before every introduced",
         ),
         ({"type": "SEMVER", "events": [ev("introduced", "1.0"), ev("fixed", "2.0.0")]}, "not a SemVer 2.0.0"),
+        # An introduced "0" must not stop the other events from being checked.
+        ({"type": "SEMVER", "events": [ev("introduced", "0"), ev("fixed", "1.0")]}, "not a SemVer 2.0.0"),
         (
             {"type": "ECOSYSTEM", "events": [ev("introduced", "1.2"), ev("fixed", "1.2")]},
             "both introduced and fixed",

@@ -484,9 +484,11 @@ class Range(_Model):
         # affected version says "fixed before introduced", which no version ordering can make true.
         lowest_start = None
         lowest_end = None
+        from_zero = False
         for event in self.events:
             if event.kind is EventKind.INTRODUCED and event.version == "0":
-                return  # "0" sorts before every version: nothing can precede it
+                from_zero = True  # "0" sorts before every version: nothing can precede it
+                continue
             if event.kind is EventKind.LIMIT and event.version == "*":
                 continue
             parsed = parse_semver(event.version)
@@ -496,6 +498,8 @@ class Range(_Model):
                 lowest_start = parsed if lowest_start is None else min(lowest_start, parsed)
             elif event.kind in (EventKind.FIXED, EventKind.LAST_AFFECTED):
                 lowest_end = parsed if lowest_end is None else min(lowest_end, parsed)
+        if from_zero:
+            return
         if lowest_start is not None and lowest_end is not None and lowest_end < lowest_start:
             raise ValueError("events: a fix or last affected version comes before every introduced version")
 
