@@ -257,6 +257,22 @@ def policy_list(actor: As, org: Org = None, as_json: JsonFlag = False) -> None:
     emit(in_transaction(run), as_json=as_json, columns=POLICY_COLUMNS)
 
 
+@policy_app.command("consultations")
+def policy_consultations(
+    policy_id: Annotated[uuid.UUID, typer.Argument()], actor: As, org: Org = None, as_json: JsonFlag = False
+) -> None:
+    """The consultations on a policy, with their (sealed) comments: benchmark custodians only."""
+    from forewarn.earlyaccess.benchmark import service
+
+    async def run(session: AsyncSession, rt: Any) -> Any:
+        rows = await service.consultation_comments(
+            session, policy_id=policy_id, actor=await acting(session, actor, org), key=rt.keys.data
+        )
+        return [{"agency": a, "concur": c, "comment": text} for a, c, text in rows]
+
+    emit(in_transaction(run), as_json=as_json, columns=["agency", "concur", "comment"])
+
+
 # --- models ------------------------------------------------------------------------------------------
 
 

@@ -82,6 +82,10 @@ def test_custodians_and_a_lab_through_the_cli(tmp_path: Path) -> None:
             "--as", f"custodian@{who}.test",
         )  # fmt: skip
     forewarn(data, "benchmark", "policy", "activate", proposed["id"], "--as", "custodian@nsa.test")
+    consulted = forewarn(
+        data, "benchmark", "policy", "consultations", proposed["id"], "--as", "custodian@cisa.test", "--json"
+    )
+    assert {c["agency"] for c in json.loads(consulted.stdout)} == {"ONCD", "CISA"}
 
     model = json.loads(
         forewarn(

@@ -7,7 +7,9 @@ A full determination on the NON-CLASSIFIED EXAMPLE pack reaches a verdict throug
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import free_port
 from tests.earlyaccess.benchmark import world
@@ -108,10 +111,16 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 async def test_a_real_model_gets_a_verdict(
-    session: AsyncSession, runtime: Runtime, llama_server: str, tmp_path: Path
+    session: AsyncSession,
+    runtime: Runtime,
+    llama_server: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     from forewarn.accounts import service as accounts
 
+    caplog.set_level(logging.DEBUG)
     key = runtime.keys.data
     who = await world.agencies(session)
     lab = await accounts.create_organisation(
@@ -150,3 +159,24 @@ async def test_a_real_model_gets_a_verdict(
     statement = attestation.verify(json.dumps(envelope).encode(), runtime.keys.signing.public)
     assert statement["predicate"]["verdict"] == done.verdict.value
     assert elapsed < 600, f"the determination took {elapsed:.0f} s"
+
+    # Canaries, with the real model: no item text or answer of the pack outside sealed storage.
+    items = pack.open_pack(blob, key).items
+    canaries = [item.input for item in items] + [a for item in items for a in item.answers if len(a) >= 12]
+    captured = capfd.readouterr()
+    ledger_rows = [
+        bytes(r[0]).decode() for r in await session.execute(text("SELECT data FROM ledger_entries"))
+    ]
+    outputs = {
+        "attestation": base64.b64decode(envelope["payload"]).decode(),
+        "determination": done.model_dump_json(),
+        "stdout": captured.out,
+        "stderr": captured.err,
+        "logs": caplog.text,
+        "ledger": "\n".join(ledger_rows),
+    }
+    for where, output in outputs.items():
+        leaked = [c[:40] for c in canaries if c in output]
+        assert not leaked, f"sealed content in {where}: {leaked[:3]}"
+    files = [f for f in (tmp_path / "data").rglob("*") if f.is_file()]
+    assert files and all(f.suffix == ".sealed" for f in files)

@@ -32,7 +32,8 @@ Invariants:
 - **Remote mode spends the whole budget.** The lab sees every call, so the run sends all
   ``max_calls`` items at an unchanged pace; the verdict uses the sequential test's outcomes and
   ignores those after it.
-- **Never a half verdict; resumable.** Every outcome is appended to a sealed progress file as it is
+- **Never a half verdict; resumable.** The child exits when its parent dies, so a killed worker
+  leaves no run going on alone. Every outcome is appended to a sealed progress file as it is
   consumed. A run that ends without a verdict (endpoint errors, a killed worker) exits non-zero; the
   next attempt replays the stored outcomes (``SequentialTest.replay``) and continues the *same*
   sealed sequence. The verdict is written to the database only by the caller, with the attestation,
@@ -510,8 +511,26 @@ def _child(spec: RunSpec, emit: Callable[[dict[str, Any]], None]) -> int:
     return 0
 
 
+def _die_with_parent() -> None:
+    """Exit as soon as the parent is gone: a killed worker must not leave a run going on alone
+    (its retry would run beside it, and the orphan would keep calling the model)."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(EXIT_INCOMPLETE)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="forewarn-parent-watch", daemon=True).start()
+
+
 def main() -> int:
     """The child process: read a spec from stdin, run, write protocol lines to the real stdout."""
+    _die_with_parent()
     spec = RunSpec.from_wire(sys.stdin.buffer.read())
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # whatever else prints goes to stderr, which the parent seals
