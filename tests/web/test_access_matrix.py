@@ -16,8 +16,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.clearinghouse.advisories import matrix as clearinghouse
+from tests.clearinghouse.matching import matrix as matching
 from tests.conftest import OrgFactory
 from tests.earlyaccess.benchmark import world as benchmark_world
+from tests.grants import world as grants_world
+from tests.workforce import world as workforce_world
 
 from forewarn.accounts import service
 from forewarn.accounts.schemas import OrgKind, Principal, Role, TokenIn
@@ -36,8 +39,14 @@ PERSONAS = [
     "operator_contact",
     "analyst",
     "vendor",
+    "grants_officer",
+    "grantee",
+    "hiring_officer",
 ]
 SIGNED_IN = set(PERSONAS) - {"anonymous"}
+#: Personas added after the first rows were written: every route open to all other signed-in
+#: personas is open to them too (see the loop below EXPECTED).
+LATER = {"grants_officer", "grantee", "hiring_officer"}
 LAB = {"platform_admin", "lab_admin", "lab_safety"}
 
 #: (method, path template) → personas allowed. The target of item routes is the lab's organisation.
@@ -67,9 +76,15 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/ledger/key"): set(PERSONAS),
     ("GET", "/api/v1/ledger/witnesses"): set(PERSONAS),
     **clearinghouse.EXPECTED,
+    **matching.EXPECTED,
     **benchmark_world.EXPECTED,
     ("GET", "/api/v1/benchmark/key"): set(PERSONAS),  # anyone verifies attestations
+    **grants_world.EXPECTED,
+    **workforce_world.EXPECTED,
 }
+for _allowed in EXPECTED.values():
+    if _allowed >= SIGNED_IN - LATER:
+        _allowed |= LATER
 #: Query strings the routes need to succeed.
 QUERIES = {"/api/v1/ledger/proof/consistency": "?first=1&second={size}"}
 
@@ -108,6 +123,10 @@ async def test_access_matrix(
         "operator_contact": await make_person(operator, [Role.OPERATOR_CONTACT]),
     }
     people |= await clearinghouse.personas(make_org, make_person, office)
+    grants_office = await make_org(kind=OrgKind.AGENCY, code=f"GR{uuid.uuid4().hex[:6].upper()}")
+    people["grants_officer"] = await make_person(grants_office, [Role.GRANTS_OFFICER])
+    people["grantee"] = await make_person(await make_org(kind=OrgKind.GRANTEE), [Role.MEMBER])
+    people["hiring_officer"] = await make_person(grants_office, [Role.HIRING_OFFICER])
     tokens = {name: await make_token(p) for name, p in people.items()}
     victim = await service.create_token(
         session,
@@ -123,6 +142,12 @@ async def test_access_matrix(
         vendor=people["vendor"],
         extra_vendor=await make_org(kind=OrgKind.VENDOR),
     )
+    gw_params = await grants_world.setup(
+        session,
+        officer=people["grants_officer"],
+        grantee=people["grantee"],
+        reviewer=people["partner_reviewer"],
+    ) | await workforce_world.setup(session, hiring=people["hiring_officer"], candidate=people["lab_safety"])
     bm_params = await benchmark_world.access_matrix_world(session, runtime, safety_lead=people["lab_safety"])
     # Creating the organisations above appended log entries; sign them and let a witness cosign.
     checkpoint = await ledger.issue_checkpoint(session, signer=await ledger.log_signer(session, runtime))
@@ -150,6 +175,9 @@ async def test_access_matrix(
         "entry_id": str(first.entries[0].entry_id),
     }
     params |= bm_params
+    params |= await matching.setup(
+        session, reporter=people["lab_safety"], analyst=people["analyst"], operator=people["operator_contact"]
+    )
 
     def body_for(method: str, path: str) -> dict[str, Any] | None:
         if method not in ("POST", "PUT", "PATCH"):
@@ -164,18 +192,25 @@ async def test_access_matrix(
             return {"signature": cosignature}
         if (body := benchmark_world.access_matrix_body(path, params)) is not None:
             return body
+        if (body := matching.body_for(path)) is not None:
+            return body
         raise AssertionError(f"no body for {method} {path}")
 
     failures = []
     for method, template in api_routes(app):
-        path = (template + QUERIES.get(template, "")).format(**(params | ch_params.get(template, {})))
+        path = (template + QUERIES.get(template, "")).format(
+            **(params | ch_params.get(template, {}) | gw_params.get(template, {}))
+        )
         for persona in PERSONAS:
             headers = {} if persona == "anonymous" else {"Authorization": f"Bearer {tokens[persona]}"}
-            sent = (
-                clearinghouse.request_kwargs(method, template, ch_params)
-                if template in ch_params
-                else {"json": body_for(method, template)}
-            )
+            if template in ch_params:
+                sent = clearinghouse.request_kwargs(method, template, ch_params)
+            elif template.startswith(grants_world.PREFIX):
+                sent = grants_world.request_kwargs(method, template, gw_params)
+            elif template.startswith(workforce_world.PREFIX):
+                sent = workforce_world.request_kwargs(method, template, gw_params)
+            else:
+                sent = {"json": body_for(method, template)}
             response = await client.request(method, path, headers=headers, **sent)
             allowed = persona in EXPECTED[(method, template)]
             if allowed and not response.is_success:

@@ -29,6 +29,7 @@ class Role(StrEnum):
     SAFETY_LEAD = "safety_lead"
     OPERATOR_CONTACT = "operator_contact"
     GRANTS_OFFICER = "grants_officer"
+    HIRING_OFFICER = "hiring_officer"
     MEMBER = "member"
 
 
@@ -44,6 +45,7 @@ ROLES_BY_KIND: dict[OrgKind, frozenset[Role]] = {
             Role.PANEL_MEMBER,
             Role.CLEARINGHOUSE_ANALYST,
             Role.GRANTS_OFFICER,
+            Role.HIRING_OFFICER,
         }
     ),
     OrgKind.LAB: frozenset({Role.ADMIN, Role.MEMBER, Role.SAFETY_LEAD, Role.PANEL_MEMBER}),

@@ -232,10 +232,13 @@ def export(
     as_json: JsonFlag = False,
 ) -> None:
     """Write the CSAF 2.0 provider layout and the OSV export of everything published."""
-    from forewarn.clearinghouse.advisories import service
+    from forewarn.clearinghouse.advisories import exports, openpgp, service
 
     async def run(session: AsyncSession, runtime: Runtime) -> Any:
-        return await service.export_trees(session, config=service.config_from(runtime.settings))
+        config = service.config_from(runtime.settings)
+        csaf, osv = await service.export_trees(session, config=config)
+        signer = openpgp.signer_from_settings(runtime.settings)
+        return exports.sign_csaf_tree(csaf, signer=signer, base_url=config.base_url), osv
 
     csaf, osv = in_transaction(run)
     written = 0

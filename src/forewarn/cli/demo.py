@@ -31,6 +31,7 @@ ORGS: list[tuple[str, OrgKind, str | None, str | None]] = [
     ("Harlan County Community Hospital", OrgKind.OPERATOR, None, "healthcare/rural-hospital"),
     ("First Prairie Community Bank", OrgKind.OPERATOR, None, "finance/community-bank"),
     ("Millbrook Water District", OrgKind.OPERATOR, None, "water/community-water-system"),
+    ("Tessellate Security", OrgKind.GRANTEE, None, None),
 ]
 
 PEOPLE: list[tuple[str, str, str, list[Role]]] = [
@@ -52,6 +53,8 @@ PEOPLE: list[tuple[str, str, str, list[Role]]] = [
     ),
     ("security@firstprairie.demo", "Lee Anderson", "First Prairie Community Bank", [Role.OPERATOR_CONTACT]),
     ("ops@millbrook-water.demo", "Pat Kowalski", "Millbrook Water District", [Role.OPERATOR_CONTACT]),
+    ("founder@tessellate.demo", "Robin Vance", "Tessellate Security", [Role.ADMIN, Role.MEMBER]),
+    ("hiring@cisa.demo", "Jamie Park", "CISA", [Role.HIRING_OFFICER]),
 ]
 
 
@@ -92,6 +95,7 @@ async def seed(session: AsyncSession, runtime: Runtime) -> list[str]:
             actor=None,
         )
     lines = await seed_benchmark(session, runtime)
+    lines += await seed_grants_and_workforce(session)
     lines += ["Demo world ready: sign in as any of"]
     lines += [
         f"  {email:32} {org_ref:34} {', '.join(r.value for r in roles)}"
@@ -173,4 +177,58 @@ async def seed_benchmark(session: AsyncSession, runtime: Runtime) -> list[str]:
         "Sealed benchmark: the NON-CLASSIFIED EXAMPLE pack and an active demo threshold policy are in place;",
         "  Northwind AI's model orca 1.0 expects a llama.cpp server at http://127.0.0.1:8081/v1"
         " (see docs/benchmark.md).",
+    ]
+
+
+async def seed_grants_and_workforce(session: AsyncSession) -> list[str]:
+    """An open call for proposals by Treasury and an AI red-team posting by CISA, once."""
+    from datetime import timedelta
+
+    from forewarn.core.clock import utcnow
+    from forewarn.grants import service as grants
+    from forewarn.grants.schemas import CallIn
+    from forewarn.workforce import service as workforce
+    from forewarn.workforce.schemas import PostingIn
+
+    if await grants.list_calls(session, actor=None):
+        return []
+    now = utcnow()
+    officer = await _demo_principal(session, "analyst@treasury.demo")
+    call = await grants.create_call(
+        session,
+        data=CallIn(
+            title="AI vulnerability detection tools, round 1",
+            purpose="Fund tools that find prompt injection, data extraction and other vulnerabilities in"
+            " AI models, and flaws in the software and infrastructure of AI systems, reporting into the"
+            " clearinghouse.",
+            funding_pool=10_000_000,
+            award_ceiling=1_500_000,
+            eligibility="U.S. companies registered as grantee organisations.",
+            criteria=[
+                {"key": "impact", "name": "Impact on critical infrastructure", "weight": 0.4},
+                {"key": "approach", "name": "Technical approach", "weight": 0.35},
+                {"key": "team", "name": "Team and plan", "weight": 0.25},
+            ],
+            opens_at=now - timedelta(days=1),
+            closes_at=now + timedelta(days=60),
+        ),
+        actor=officer,
+    )
+    await grants.publish_call(session, call_id=call.id, actor=officer)
+    await workforce.create_posting(
+        session,
+        data=PostingIn(
+            pathway="ai-red-team",
+            title="AI red-team specialist",
+            location="Arlington, VA (hybrid)",
+            clearance="secret",
+            grade_low=12,
+            grade_high=14,
+            closes_at=now + timedelta(days=45),
+        ),
+        actor=await _demo_principal(session, "hiring@cisa.demo"),
+    )
+    return [
+        "Grants: an open call for proposals by Treasury at /grants (apply as founder@tessellate.demo);",
+        "  Tech Force: an AI red-team posting by CISA at /careers (post as hiring@cisa.demo).",
     ]

@@ -13,8 +13,10 @@ from forewarn.cli.accounts import org_app, token_app, user_app
 from forewarn.cli.advisories import advisories_app
 from forewarn.cli.benchmark import attestation_app, benchmark_app
 from forewarn.cli.common import err_console
+from forewarn.cli.grants import grants_app
 from forewarn.cli.ledger import ledger_app
 from forewarn.cli.scan import scan
+from forewarn.cli.workforce import workforce_app
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -36,6 +38,8 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(advisories_app, name="advisories")
 app.add_typer(benchmark_app, name="benchmark")
 app.add_typer(attestation_app, name="attestation")
+app.add_typer(grants_app, name="grants")
+app.add_typer(workforce_app, name="workforce")
 app.command("scan")(scan)
 
 DataDir = Annotated[

@@ -32,7 +32,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-Session = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the transaction commits before the response is sent. With the default ("request")
+# FastAPI runs the code after ``yield`` once the response has gone out, so a client following a
+# redirect could read the state from before the commit, and a failed commit would follow a success.
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 RuntimeDep = Annotated["Runtime", Depends(get_runtime)]
 
 

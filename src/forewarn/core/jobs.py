@@ -35,6 +35,7 @@ JOB_MODULES: dict[str, str] = {
     "ledger": "forewarn.ledger.jobs",
     "advisories": "forewarn.clearinghouse.advisories.jobs",
     "benchmark": "forewarn.earlyaccess.benchmark.jobs",
+    "matching": "forewarn.clearinghouse.matching.jobs",
 }
 
 

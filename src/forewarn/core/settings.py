@@ -56,11 +56,16 @@ class Settings(BaseSettings):
     #: The CSAF publisher of the clearinghouse's advisories (namespace: the public base URL when unset).
     advisory_publisher_name: str = "AI Cybersecurity Clearinghouse (Department of the Treasury)"
     advisory_publisher_namespace: str | None = None
+    #: The armored OpenPGP secret key that signs CSAF documents (``.asc``, CSAF requirement 19); when
+    #: unset one is created in the data dir (``keys/csaf-openpgp.key``).
+    csaf_openpgp_key: SecretStr | None = None
     #: Sealed benchmark runs: concurrent samples per run (1 keeps strict scheduling order and the
     #: fewest calls after a verdict), answer length, wall-time limit, and whether ``mockllm:`` test
     #: endpoints may be registered and run (tests and benchmarks only).
     benchmark_max_samples: int = 1
     benchmark_max_tokens: int = 48
+    #: A candidate's résumé (PDF or plain text) on a Tech Force application.
+    workforce_max_resume_bytes: int = 524_288
     benchmark_run_timeout_seconds: float = 3600.0
     benchmark_allow_mock_endpoints: bool = False
 

@@ -45,6 +45,14 @@ KNOWN_TYPES: dict[str, str] = {
     "benchmark.determination_refused": "A determination request was refused by the published limits",
     "benchmark.determination_completed": "A determination reached a verdict; its attestation hash is here",
     "benchmark.determination_failed": "A determination run failed without a verdict",
+    "grants.call_published": "A call for proposals was published",
+    "grants.reviewer_recused": "A grant reviewer declared a conflict and was recused",
+    "grants.award_decided": "A grant award decision was recorded, with the ranking rule used",
+    "grants.milestone_accepted": "A grantee's milestone report was accepted",
+    "grants.milestone_returned": "A grantee's milestone report was returned",
+    "grants.disbursed": "A grant disbursement was recorded",
+    "grants.tool_registered": "A funded detection tool was registered with the clearinghouse",
+    "workforce.posting_opened": "A Tech Force cyber role was posted",
 }
 
 

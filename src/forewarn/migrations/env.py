@@ -15,8 +15,12 @@ MODEL_MODULES = [
     "forewarn.accounts.models",
     "forewarn.ledger.models",
     "forewarn.clearinghouse.advisories.models",
+    "forewarn.clearinghouse.inventory.models",
+    "forewarn.clearinghouse.matching.models",
     "forewarn.earlyaccess.review.models",
     "forewarn.earlyaccess.benchmark.models",
+    "forewarn.grants.models",
+    "forewarn.workforce.models",
 ]
 for _name in MODEL_MODULES:
     importlib.import_module(_name)

@@ -17,14 +17,21 @@ from forewarn.accounts import views as accounts_views
 from forewarn.accounts.http import rule_of
 from forewarn.clearinghouse.advisories import api as advisories_api
 from forewarn.clearinghouse.advisories import views as advisories_views
+from forewarn.clearinghouse.inventory import api as inventory_api
+from forewarn.clearinghouse.matching import api as matching_api
+from forewarn.clearinghouse.matching import views as matching_views
 from forewarn.core.jobs import Runtime
 from forewarn.earlyaccess.benchmark import api as benchmark_api
 from forewarn.earlyaccess.benchmark import views as benchmark_views
 from forewarn.earlyaccess.review import api as review_api
+from forewarn.grants import api as grants_api
+from forewarn.grants import views as grants_views
 from forewarn.ledger import api as ledger_api
 from forewarn.ledger import views as ledger_views
 from forewarn.web import errors, views
 from forewarn.web.middleware import RequestContext
+from forewarn.workforce import api as workforce_api
+from forewarn.workforce import views as workforce_views
 
 log = logging.getLogger("forewarn.web")
 
@@ -35,14 +42,21 @@ API_ROUTERS = [
     accounts_api.router,
     ledger_api.router,
     advisories_api.router,
+    inventory_api.router,
+    matching_api.router,
     benchmark_api.router,
     review_api.router,
+    grants_api.router,
+    workforce_api.router,
 ]
 PAGE_ROUTERS = [
     accounts_views.router,
     ledger_views.router,
     advisories_views.router,
+    matching_views.router,
     benchmark_views.router,
+    grants_views.router,
+    workforce_views.router,
     views.router,
 ]
 

@@ -34,6 +34,9 @@ UPLOAD_PREFIXES: list[str] = [
     "/api/v1/clearinghouse/validate",
     "/api/v1/clearinghouse/kev",
     "/clearinghouse/report/upload",
+    # operators' SBOMs (inventories of large systems)
+    "/api/v1/operator/assets",
+    "/operator/upload",
 ]
 
 

@@ -61,6 +61,11 @@ ROLE_CARDS: dict[Role, list[Card]] = {
             "/clearinghouse",
         ),
         Card("Embargo calendar", "Target publication dates of embargoed cases.", "/clearinghouse/embargoes"),
+        Card(
+            "Exposure",
+            "Operators affected by each advisory, by sector, and their remediation.",
+            "/clearinghouse/exposure",
+        ),
     ],
     Role.SAFETY_LEAD: [
         Card(
@@ -70,10 +75,25 @@ ROLE_CARDS: dict[Role, list[Card]] = {
         )
     ],
     Role.OPERATOR_CONTACT: [
-        Card("Your inventory", "Upload SBOMs, get notices only for what you run, mark each match fixed.")
+        Card(
+            "Your inventory",
+            "Upload SBOMs, get notices only for what you run, mark each match fixed.",
+            "/operator",
+        )
     ],
     Role.GRANTS_OFFICER: [
-        Card("Grants", "Run calls for proposals for AI vulnerability detection tools; review and award.")
+        Card(
+            "Grants",
+            "Run calls for proposals for AI vulnerability detection tools; review and award.",
+            "/grants",
+        )
+    ],
+    Role.HIRING_OFFICER: [
+        Card(
+            "Tech Force hiring",
+            "Post cyber roles on a pathway; move candidates through the pipeline.",
+            "/careers",
+        )
     ],
     Role.MEMBER: [],
 }
@@ -81,6 +101,14 @@ ALL_CARDS = [Card("API tokens", "Create tokens for scripts and tools that act fo
 PUBLIC_CARDS = [
     Card("Transparency log", "Every governance decision, in a public log anyone can verify.", "/ledger"),
     Card("API", "The JSON API and its OpenAPI document.", "/api/v1/docs"),
+    Card(
+        "Grants", "Calls for proposals for AI vulnerability detection tools, and the awards made.", "/grants"
+    ),
+    Card(
+        "Tech Force cyber careers",
+        "Pathways into cyber roles, open postings, and hiring numbers.",
+        "/careers",
+    ),
 ]
 
 

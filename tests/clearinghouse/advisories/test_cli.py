@@ -125,4 +125,9 @@ def test_import_export_round(cli_database: dict[str, str], tmp_path: Path) -> No
     assert exported.exit_code == 0, exported.output
     assert (out / "csaf" / ".well-known" / "csaf" / "provider-metadata.json").is_file()
     assert (out / "csaf" / ".well-known" / "csaf" / "white" / "index.txt").read_text() == ""
+    (key_entry,) = json.loads((out / "csaf" / ".well-known" / "csaf" / "provider-metadata.json").read_text())[
+        "public_openpgp_keys"
+    ]
+    key_file = out / "csaf" / ".well-known" / "csaf" / "openpgp" / f"{key_entry['fingerprint']}.asc"
+    assert key_file.read_text().startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
     assert (out / "osv" / "all.zip").is_file()

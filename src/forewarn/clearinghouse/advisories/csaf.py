@@ -103,8 +103,9 @@ def _limit_problems(doc: Mapping[str, Any]) -> list[Problem]:
     if not isinstance(tree, Mapping):
         return problems
     count = 0
+    top = tree.get("branches")  # a wrong type is the schema check's to report, not a crash here
     stack: list[tuple[Any, int, str]] = [
-        (b, 1, f"/product_tree/branches/{i}") for i, b in enumerate(tree.get("branches") or ())
+        (b, 1, f"/product_tree/branches/{i}") for i, b in enumerate(top if isinstance(top, list) else ())
     ]
     while stack:
         branch, depth, path = stack.pop()

@@ -11,8 +11,10 @@ CSAF 2.0 §7 (distribution), directory-based (requirements 11-14, 18):
 - ``<file>.json.sha256`` and ``.sha512`` beside each document (requirement 18), in the
   ``sha256sum`` format: the hash, two spaces, the file name.
 
-Signatures (requirement 19, ``.asc`` OpenPGP) are not written: forewarn has no OpenPGP
-implementation yet (see docs/clearinghouse.md).
+- ``<file>.json.asc`` beside each document (requirement 19): a detached, ASCII-armored OpenPGP
+  signature by the clearinghouse's key, whose public half is at
+  ``/.well-known/csaf/openpgp/<FINGERPRINT>.asc`` and listed in provider-metadata.json
+  ``public_openpgp_keys`` (the key itself: :mod:`forewarn.clearinghouse.advisories.openpgp`).
 
 OSV (the layout of OSV's own data exports): ``<ecosystem>/all.zip`` (every record of the
 ecosystem), ``<ecosystem>/<id>.json``, ``<ecosystem>/modified_id.csv`` (``<modified>,<id>``,
@@ -28,10 +30,10 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from forewarn.clearinghouse.advisories.schemas import format_timestamp
 
@@ -43,6 +45,7 @@ __all__ = [
     "hash_line",
     "osv_tree",
     "provider_metadata",
+    "sign_csaf_tree",
 ]
 
 PROVIDER_METADATA = ".well-known/csaf/provider-metadata.json"
@@ -79,10 +82,11 @@ def provider_metadata(
     publisher: Mapping[str, Any],
     last_updated: datetime,
     role: str = "csaf_trusted_provider",
+    openpgp_keys: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
     """CSAF 2.0 §7.2.1 provider metadata for a directory-based distribution at *base_url*."""
     base = base_url.rstrip("/")
-    return {
+    metadata: dict[str, Any] = {
         "canonical_url": f"{base}/{PROVIDER_METADATA}",
         "distributions": [{"directory_url": f"{base}/{CSAF_DIRECTORY}/"}],
         "last_updated": format_timestamp(last_updated),
@@ -92,6 +96,23 @@ def provider_metadata(
         "publisher": dict(publisher),
         "role": role,
     }
+    if openpgp_keys:
+        metadata["public_openpgp_keys"] = [dict(key) for key in openpgp_keys]
+    return metadata
+
+
+class DocumentSigner(Protocol):
+    """What signs the documents (requirement 19): :class:`~.openpgp.CsafSigner` in production."""
+
+    @property
+    def public_key_path(self) -> str: ...
+
+    @property
+    def public_key(self) -> bytes: ...
+
+    def key_entry(self, base_url: str) -> dict[str, str]: ...
+
+    def sign(self, content: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -110,8 +131,14 @@ def changes_csv(documents: Iterable[PublishedCsaf]) -> bytes:
     return "".join(f'"{d.path}","{format_timestamp(d.current_release_date)}"\n' for d in ordered).encode()
 
 
-def csaf_tree(documents: Iterable[PublishedCsaf], *, metadata: Mapping[str, Any]) -> dict[str, bytes]:
-    """Every file of the CSAF provider layout, by path relative to the web root."""
+def csaf_tree(
+    documents: Iterable[PublishedCsaf], *, metadata: Mapping[str, Any], signer: DocumentSigner | None = None
+) -> dict[str, bytes]:
+    """Every file of the CSAF provider layout, by path relative to the web root.
+
+    With a *signer*: a ``.asc`` signature beside each document and the signer's public key (the
+    caller puts the key's entry in *metadata*, see :func:`sign_csaf_tree` for a whole tree).
+    """
     docs = list(documents)
     out: dict[str, bytes] = {PROVIDER_METADATA: dumps(metadata)}
     for doc in docs:
@@ -120,8 +147,38 @@ def csaf_tree(documents: Iterable[PublishedCsaf], *, metadata: Mapping[str, Any]
         out[where] = doc.content
         out[where + ".sha256"] = hash_line(doc.content, name, "sha256")
         out[where + ".sha512"] = hash_line(doc.content, name, "sha512")
+        if signer is not None:
+            out[where + ".asc"] = signer.sign(doc.content)
+    if signer is not None:
+        out[signer.public_key_path] = signer.public_key
     out[f"{CSAF_DIRECTORY}/index.txt"] = index_txt(docs)
     out[f"{CSAF_DIRECTORY}/changes.csv"] = changes_csv(docs)
+    return out
+
+
+def is_document(path: str) -> bool:
+    """Whether *path* (relative to the web root) is a CSAF document of the distribution directory."""
+    return path.startswith(CSAF_DIRECTORY + "/") and path.endswith(".json")
+
+
+def with_openpgp_key(metadata: Mapping[str, Any], entry: Mapping[str, str]) -> dict[str, Any]:
+    """*metadata* with *entry* in ``public_openpgp_keys`` (once, by fingerprint)."""
+    out = dict(metadata)
+    keys = [k for k in out.get("public_openpgp_keys", ()) if k.get("fingerprint") != entry["fingerprint"]]
+    out["public_openpgp_keys"] = [*keys, dict(entry)]
+    return out
+
+
+def sign_csaf_tree(tree: Mapping[str, bytes], *, signer: DocumentSigner, base_url: str) -> dict[str, bytes]:
+    """A whole provider layout (from :func:`csaf_tree`) with signatures, public key and its entry."""
+    out = dict(tree)
+    for path, content in tree.items():
+        if is_document(path):
+            out[path + ".asc"] = signer.sign(content)
+    out[signer.public_key_path] = signer.public_key
+    if PROVIDER_METADATA in tree:
+        metadata = json.loads(tree[PROVIDER_METADATA])
+        out[PROVIDER_METADATA] = dumps(with_openpgp_key(metadata, signer.key_entry(base_url)))
     return out
 
 

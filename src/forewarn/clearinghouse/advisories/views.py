@@ -577,6 +577,7 @@ _TYPES = {
     ".csv": "text/csv; charset=utf-8",
     ".sha256": "text/plain; charset=utf-8",
     ".sha512": "text/plain; charset=utf-8",
+    ".asc": "application/pgp-signature",
     ".zip": "application/zip",
 }
 
@@ -592,9 +593,22 @@ def _typed(path: str, content: bytes) -> Response:
 
 @router.get("/.well-known/csaf/{path:path}", name="csaf_files")
 async def csaf_files(path: str, session: Session, runtime: RuntimeDep, _: Anyone) -> Response:
-    """CSAF 2.0 provider: provider-metadata.json and the TLP:WHITE directory."""
+    """CSAF 2.0 provider: provider-metadata.json, the TLP:WHITE directory, signatures and the key."""
+    from forewarn.clearinghouse.advisories import openpgp
+
     full = f".well-known/csaf/{path}"
-    return _typed(full, await service.csaf_file(session, path=full, config=_config(runtime)))
+    config = _config(runtime)
+    signer = openpgp.signer_from_settings(runtime.settings)
+    if full == exports.PROVIDER_METADATA:
+        metadata = await service.provider_metadata(session, config=config)
+        entry = signer.key_entry(config.base_url)
+        return _typed(full, exports.dumps(exports.with_openpgp_key(metadata, entry)))
+    if full == signer.public_key_path:
+        return _typed(full, signer.public_key)
+    if full.endswith(".asc") and exports.is_document(full[: -len(".asc")]):
+        document = await service.csaf_file(session, path=full[: -len(".asc")], config=config)
+        return _typed(full, signer.sign(document))
+    return _typed(full, await service.csaf_file(session, path=full, config=config))
 
 
 @router.get("/osv/{path:path}", name="osv_files")

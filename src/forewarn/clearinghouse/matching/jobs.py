@@ -1,0 +1,22 @@
+"""Matching jobs: ``matching:match_advisory`` finds the components a published advisory affects.
+
+Enqueued by name, in the publishing transaction, by the advisories side when it publishes or revises
+an advisory (a lower domain hands work up by a job, DESIGN §3). Idempotent: a run records each match
+once and keeps operators' statuses, so running it twice does no harm.
+"""
+
+from __future__ import annotations
+
+import procrastinate
+
+from forewarn.clearinghouse.matching import service
+
+blueprint = procrastinate.Blueprint()
+
+
+@blueprint.task(name="match_advisory", pass_context=True)
+async def match_advisory(context: procrastinate.JobContext, advisory_id: str) -> int:
+    """Record the matches of one published advisory; returns how many are new or reopened."""
+    runtime = context.additional_context["runtime"]
+    async with runtime.db.transaction() as session:
+        return await service.match_advisory(session, advisory_id=advisory_id)

@@ -1,0 +1,62 @@
+"""ORM models of matching (private: other domains use ``service`` and ``schemas``).
+
+Invariants:
+
+- one match per (asset, advisory, ecosystem, package, version): components of an asset that share an
+  identity share a match, and its status;
+- ``status`` is one of :class:`~.schemas.MatchStatus`; ``not_affected`` carries a VEX justification;
+- ``remediation`` is a digest of what the advisory tells the operator to do for this package (its
+  fixed versions and remediations); a revision that leaves it unchanged does not reopen the match nor
+  move ``alerted_at`` (CSAF 2.0 §9.1.17);
+- advisories are referenced by OSV id (``ch_public_advisories.id``) without a foreign key: imported
+  records may be replaced, and a match outlives the row that found it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from forewarn.core.clock import utcnow
+from forewarn.core.db import Base, CreatedMixin, IdMixin
+
+_STATUSES = "'open', 'acknowledged', 'in_progress', 'fixed', 'not_affected', 'risk_accepted'"
+
+
+class Match(IdMixin, CreatedMixin, Base):
+    """A published advisory affects a component an operator runs on one of its assets."""
+
+    __tablename__ = "ch_matches"
+    __table_args__ = (
+        UniqueConstraint(
+            "asset_id", "advisory_id", "ecosystem", "package", "version", name="uq_ch_matches_identity"
+        ),
+        CheckConstraint(f"status IN ({_STATUSES})", name="status_known"),
+        CheckConstraint("status <> 'not_affected' OR justification IS NOT NULL", name="justified"),
+        Index("ix_ch_matches_org_status", "organisation_id", "status"),
+    )
+
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    asset_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ch_assets.id", ondelete="CASCADE"), index=True)
+    advisory_id: Mapped[str] = mapped_column(String(255), index=True)
+    ecosystem: Mapped[str] = mapped_column(String(200))
+    package: Mapped[str] = mapped_column(String(1000))
+    version: Mapped[str] = mapped_column(String(400))
+    component_name: Mapped[str] = mapped_column(String(1000))
+    purl: Mapped[str | None] = mapped_column(String(4096))
+    via: Mapped[str] = mapped_column(String(10))
+    fixed: Mapped[list[str]] = mapped_column(ARRAY(String(400)), default=list)
+    remediation: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str | None] = mapped_column(Text)
+    severity_score: Mapped[float | None] = mapped_column(Float)
+    severity_rating: Mapped[str | None] = mapped_column(String(10))
+    known_exploited: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    justification: Mapped[str | None] = mapped_column(String(60))
+    note: Mapped[str | None] = mapped_column(Text)
+    alerted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
