@@ -36,6 +36,7 @@ JOB_MODULES: dict[str, str] = {
     "advisories": "forewarn.clearinghouse.advisories.jobs",
     "benchmark": "forewarn.earlyaccess.benchmark.jobs",
     "matching": "forewarn.clearinghouse.matching.jobs",
+    "distribution": "forewarn.clearinghouse.distribution.jobs",
 }
 
 

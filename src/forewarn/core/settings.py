@@ -68,6 +68,20 @@ class Settings(BaseSettings):
     workforce_max_resume_bytes: int = 524_288
     benchmark_run_timeout_seconds: float = 3600.0
     benchmark_allow_mock_endpoints: bool = False
+    #: Clearinghouse notices: the SMTP relay (unset host: email delivery fails closed, recorded), the
+    #: sender, STARTTLS, credentials; webhook request timeout; delivery retries (exponential backoff:
+    #: base ** attempt seconds, capped) and how many attempts before a delivery is given up.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_from: str = "notices@clearinghouse.invalid"
+    smtp_starttls: bool = True
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = 30.0
+    webhook_timeout_seconds: float = 10.0
+    notice_delivery_max_attempts: int = 8
+    notice_retry_base_seconds: int = 4
+    notice_retry_max_seconds: int = 3600
 
     @property
     def public_base_url(self) -> str:

@@ -17,6 +17,7 @@ MODEL_MODULES = [
     "forewarn.clearinghouse.advisories.models",
     "forewarn.clearinghouse.inventory.models",
     "forewarn.clearinghouse.matching.models",
+    "forewarn.clearinghouse.distribution.models",
     "forewarn.earlyaccess.review.models",
     "forewarn.earlyaccess.benchmark.models",
     "forewarn.grants.models",

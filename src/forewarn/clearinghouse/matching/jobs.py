@@ -10,6 +10,7 @@ from __future__ import annotations
 import procrastinate
 
 from forewarn.clearinghouse.matching import service
+from forewarn.core.jobs import enqueue
 
 blueprint = procrastinate.Blueprint()
 
@@ -19,4 +20,7 @@ async def match_advisory(context: procrastinate.JobContext, advisory_id: str) ->
     """Record the matches of one published advisory; returns how many are new or reopened."""
     runtime = context.additional_context["runtime"]
     async with runtime.db.transaction() as session:
-        return await service.match_advisory(session, advisory_id=advisory_id)
+        if alerted := await service.match_advisory(session, advisory_id=advisory_id):
+            # New or re-alerted matches are notified (distribution, by task name, same transaction).
+            await enqueue(session, "distribution:fan_out", advisory_id=advisory_id)
+        return alerted

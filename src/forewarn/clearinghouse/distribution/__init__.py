@@ -1,0 +1,11 @@
+"""Distribution: plain-language notices of matches, delivered by email and signed webhooks (DESIGN §4).
+
+Modules:
+
+- ``models``   notices, their deliveries (one per notice and channel) and subscribers' webhook secrets;
+- ``service``  fan-out of an advisory's matches into notices, digests, and one delivery attempt;
+- ``delivery`` the ``Mailer`` and ``WebhookSender`` Protocols, their real (SMTP, httpx) and fake forms;
+- ``text``     the notice text, from the plain-text templates in ``templates/``;
+- ``jobs``     ``distribution:fan_out``, ``distribution:deliver`` (retried with backoff) and the
+               periodic ``distribution:send_digests``.
+"""
