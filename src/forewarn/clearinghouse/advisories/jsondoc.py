@@ -11,11 +11,10 @@ Invariants:
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from forewarn.clearinghouse.advisories.errors import InvalidAdvisory, Problem, pointer
+from forewarn.core.strictjson import StrictJsonError, loads_object
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -27,42 +26,6 @@ __all__ = ["MAX_DEPTH", "MAX_MESSAGE_CHARS", "parse_json", "schema_problems"]
 MAX_DEPTH = 64
 #: Longest problem message kept; schema errors may quote large parts of a hostile document.
 MAX_MESSAGE_CHARS = 300
-
-
-class _DuplicateKeyError(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKeyError(key)
-        out[key] = value
-    return out
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of a parsed JSON value, iteratively (a hostile document must not exhaust the stack)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Iterable[Any] = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 def parse_json(raw: bytes | str, *, max_bytes: int, what: str = "document") -> dict[str, Any]:
@@ -77,24 +40,9 @@ def parse_json(raw: bytes | str, *, max_bytes: int, what: str = "document") -> d
     except UnicodeDecodeError as exc:
         raise InvalidAdvisory(f"{what} is not UTF-8", problems=[Problem("", str(exc))]) from None
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
-    except _DuplicateKeyError as exc:
-        raise InvalidAdvisory(
-            f"{what} is not valid JSON", problems=[Problem("", f"duplicate key {str(exc)[:80]!r}")]
-        ) from None
-    except RecursionError:
-        raise InvalidAdvisory(
-            f"{what} is not valid JSON", problems=[Problem("", f"nested deeper than {MAX_DEPTH} levels")]
-        ) from None
-    except ValueError as exc:
-        raise InvalidAdvisory(f"{what} is not valid JSON", problems=[Problem("", str(exc)[:200])]) from None
-    if not isinstance(value, dict):
-        raise InvalidAdvisory(f"{what} is not a JSON object", problems=[Problem("", "expected an object")])
-    if _depth(value, MAX_DEPTH) > MAX_DEPTH:
-        raise InvalidAdvisory(
-            f"{what} is nested too deeply", problems=[Problem("", f"more than {MAX_DEPTH} levels")]
-        )
-    return value
+        return loads_object(text, max_depth=MAX_DEPTH)
+    except StrictJsonError as exc:
+        raise InvalidAdvisory(f"{what} is {exc.summary}", problems=[Problem("", exc.detail)]) from None
 
 
 def _short(message: str) -> str:

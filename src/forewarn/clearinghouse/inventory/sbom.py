@@ -48,6 +48,7 @@ from forewarn.clearinghouse.inventory.schemas import (
     SbomFormat,
     Unscannable,
 )
+from forewarn.core.strictjson import StrictJsonError, loads_object
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
@@ -163,35 +164,6 @@ def parse_sbom(raw: bytes, *, format: SbomFormat | None = None) -> Inventory:
 # --------------------------------------------------------------------------------------------------
 
 
-class _DuplicateKeyError(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKeyError(key)
-        out[key] = value
-    return out
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _too_deep(value: Any, limit: int) -> bool:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return False
-
-
 def load_json(text: str, *, what: str = "document") -> dict[str, Any]:
     """One untrusted JSON object: no duplicate keys (RFC 8259 §4 leaves them undefined, and two readers
     disagreeing about a document is how a reviewed SBOM and a matched one come to differ), no
@@ -201,24 +173,9 @@ def load_json(text: str, *, what: str = "document") -> dict[str, Any]:
             f"{what} is too large", problems=[Problem("", f"the limit is {MAX_SBOM_BYTES} bytes")]
         )
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
-    except _DuplicateKeyError as exc:
-        raise InvalidSbom(
-            f"{what} is not valid JSON", problems=[Problem("", f"duplicate key {str(exc)[:80]!r}")]
-        ) from None
-    except RecursionError:
-        raise InvalidSbom(
-            f"{what} is not valid JSON", problems=[Problem("", f"nested deeper than {MAX_JSON_DEPTH} levels")]
-        ) from None
-    except ValueError as exc:
-        raise InvalidSbom(f"{what} is not valid JSON", problems=[Problem("", _short(str(exc)))]) from None
-    if not isinstance(value, dict):
-        raise InvalidSbom(f"{what} is not a JSON object", problems=[Problem("", "expected an object")])
-    if _too_deep(value, MAX_JSON_DEPTH):
-        raise InvalidSbom(
-            f"{what} is nested too deeply", problems=[Problem("", f"more than {MAX_JSON_DEPTH} levels")]
-        )
-    return value
+        return loads_object(text, max_depth=MAX_JSON_DEPTH)
+    except StrictJsonError as exc:
+        raise InvalidSbom(f"{what} is {exc.summary}", problems=[Problem("", _short(exc.detail))]) from None
 
 
 # --------------------------------------------------------------------------------------------------
