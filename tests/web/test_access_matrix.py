@@ -209,6 +209,8 @@ async def test_access_matrix(
                 sent = grants_world.request_kwargs(method, template, gw_params)
             elif template.startswith(workforce_world.PREFIX):
                 sent = workforce_world.request_kwargs(method, template, gw_params)
+            elif (bm := benchmark_world.access_matrix_request(method, template, params)) is not None:
+                sent = bm
             else:
                 sent = {"json": body_for(method, template)}
             response = await client.request(method, path, headers=headers, **sent)

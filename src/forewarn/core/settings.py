@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_timeout_seconds: float = 30.0
     webhook_timeout_seconds: float = 10.0
+    #: The SSRF guard of webhook URLs (checked when saved and at every delivery): allow ``http``, and
+    #: allow loopback / private / link-local / reserved addresses (local test receivers only).
+    webhook_allow_insecure: bool = False
+    webhook_allow_private_addresses: bool = False
     notice_delivery_max_attempts: int = 8
     notice_retry_base_seconds: int = 4
     notice_retry_max_seconds: int = 3600

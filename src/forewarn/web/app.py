@@ -115,12 +115,14 @@ def create_app(runtime: Runtime, *, run_worker: bool = False) -> FastAPI:
     for prefix, routers in ((API_PREFIX, API_ROUTERS), ("", PAGE_ROUTERS)):
         for router in routers:
             app.include_router(router, prefix=prefix)
-            app.state.route_table.extend(
-                (method, prefix + route.path, route)
-                for route in router.routes
-                if isinstance(route, APIRoute)
-                for method in sorted(route.methods or ())
-            )
+            for route in router.routes:
+                if not isinstance(route, APIRoute):
+                    # A nested router or a plain Starlette route would escape the access-rule check
+                    # below (fail closed): domains add their routes to their router directly.
+                    raise RuntimeError(f"unsupported route in a domain router: {route!r}")
+                app.state.route_table.extend(
+                    (method, prefix + route.path, route) for method in sorted(route.methods or ())
+                )
     from pathlib import Path
 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

@@ -37,6 +37,9 @@ UPLOAD_PREFIXES: list[str] = [
     # operators' SBOMs (inventories of large systems)
     "/api/v1/operator/assets",
     "/operator/upload",
+    # benchmark custodians: sealed packs
+    "/api/v1/benchmark/packs",
+    "/benchmark/packs",
 ]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from sqlalchemy import text
 
 from forewarn.clearinghouse.distribution import service
@@ -40,7 +41,12 @@ _MATCH = (
 )
 
 
-async def test_worker_fans_out_and_delivers_each_notice_once(runtime: Runtime, receiver: Receiver) -> None:
+async def test_worker_fans_out_and_delivers_each_notice_once(
+    runtime: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The receiver is on 127.0.0.1 over http: the SSRF guard's settings allow it here.
+    monkeypatch.setattr(runtime.settings, "webhook_allow_insecure", True)
+    monkeypatch.setattr(runtime.settings, "webhook_allow_private_addresses", True)
     now, advisory_id, queue = utcnow(), f"FW-TEST-{uuid.uuid4().hex[:8]}", "default"
     orgs = [uuid.uuid4() for _ in range(3)]
     async with runtime.db.transaction() as session:

@@ -30,6 +30,9 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/operator/matches"): OPERATOR,
     # Another operator's match is not found (404), as the matrix accepts for a denial.
     ("POST", "/api/v1/operator/matches/{match_id}/status"): OPERATOR,
+    # Distribution: the operator's own notices and webhook secret.
+    ("GET", "/api/v1/operator/notices"): OPERATOR,
+    ("POST", "/api/v1/operator/webhook-secret"): OPERATOR,
     ("GET", "/api/v1/clearinghouse/exposure"): {"analyst"},
 }
 
@@ -48,6 +51,8 @@ def body_for(template: str) -> dict[str, Any] | None:
         return dict(json.loads(cyclonedx(("matrixlib", "1.1.0"))))
     if template == "/api/v1/operator/matches/{match_id}/status":
         return {"status": "acknowledged"}
+    if template == "/api/v1/operator/webhook-secret":
+        return {}  # no body: the secret is generated
     return None
 
 

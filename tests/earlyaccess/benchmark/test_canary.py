@@ -132,6 +132,34 @@ async def test_no_sealed_content_escapes(
     assert responses[-1][1].status_code == 429
     assert "limit" in responses[-1][1].json()["detail"]
 
+    # Custodian writes through the API, with the sealed numbers and comment in hand.
+    nsa = {"Authorization": f"Bearer {await make_token(who.nsa)}"}
+    oncd = {"Authorization": f"Bearer {await make_token(who.oncd)}"}
+    proposal = bad.model_dump(mode="json") | {"max_calls": 60}
+    for body in (proposal | {"max_calls": 9_999}, proposal | {"max_calls": 3, "delta": 0.0173}, proposal):
+        responses.append(
+            ("POST policies", await client.post("/api/v1/benchmark/policies", json=body, headers=nsa))
+        )
+    proposed_id = responses[-1][1].json()["id"]
+    comment = {"concur": False, "comment": world.CANARY_COMMENT}
+    for policy_id in (proposed_id, proposed_id, policy.id):
+        url = f"/api/v1/benchmark/policies/{policy_id}/consultations"
+        responses.append(("POST consultations", await client.post(url, json=comment, headers=oncd)))
+    url = f"/api/v1/benchmark/policies/{proposed_id}/activate"
+    responses.append(("POST activate", await client.post(url, headers=nsa)))
+    upload = {"file": ("pack", blob, "application/octet-stream")}
+    responses.append(("POST packs", await client.post("/api/v1/benchmark/packs", files=upload, headers=nsa)))
+    assert [r.status_code for w, r in responses if w.startswith("POST") and w != "POST determinations"] == [
+        422,
+        422,
+        201,
+        201,
+        409,
+        409,
+        409,
+        409,
+    ]
+
     paths = [
         "/api/v1/benchmark/packs",
         "/api/v1/benchmark/policies",

@@ -234,20 +234,62 @@ async def access_matrix_world(
     who = await agencies(session)
     with tempfile.TemporaryDirectory() as tmp:
         blob = sealed_pack(write_canary_pack(Path(tmp) / "pack", items=60), key)
-    await active_policy(session, key, who, blob, family_limit=5)
+        spare = sealed_pack(write_canary_pack(Path(tmp) / "spare", items=60), key)
+        upload = sealed_pack(write_canary_pack(Path(tmp) / "upload", items=60), key)
+    policy = await active_policy(session, key, who, blob, family_limit=5)
+    # A second pack, not under the active policy, for the retire route (so determinations still run).
+    spare_pack = await benchmark.import_pack(session, blob=spare, actor=who.nsa, key=key)
+    token = uuid.uuid4().hex
+    _MATRIX_UPLOADS[token] = upload
     model = await register_model(session, key, safety_lead)
     requested = await benchmark.request_determination(session, model_id=model.id, actor=safety_lead, key=key)
     result = RunResult(
         verdict=stats.Verdict.COVERED, outcomes=5, decided_at=5, resumed_from=0, model_calls=5, early_stops=1
     )
     await benchmark.finish_run(session, determination_id=requested.id, result=result, keys=runtime.keys)
-    return {"model_id": str(model.id), "determination_id": str(requested.id)}
+    return {
+        "model_id": str(model.id),
+        "determination_id": str(requested.id),
+        "pack_id": str(spare_pack.id),
+        "policy_id": str(policy.id),
+        "pack_upload": token,
+    }
+
+
+#: Sealed pack files for the access matrix's import route, by the token in its params.
+_MATRIX_UPLOADS: dict[str, bytes] = {}
+
+
+def access_matrix_request(method: str, path: str, params: dict[str, str]) -> dict[str, Any] | None:
+    """Non-JSON request arguments of benchmark routes (the multipart pack import), else None."""
+    if (method, path) == ("POST", "/api/v1/benchmark/packs"):
+        blob = _MATRIX_UPLOADS[params["pack_upload"]]
+        return {"files": {"file": ("matrix.fwpack", blob, "application/octet-stream")}}
+    return None
 
 
 def access_matrix_body(path: str, params: dict[str, str]) -> dict[str, Any] | None:
     """Request bodies for the POST routes of the benchmark and the model registry."""
     if path == "/api/v1/benchmark/determinations":
         return {"model_id": params["model_id"]}
+    if path == "/api/v1/benchmark/policies":
+        return {
+            "pack_id": params["pack_id"],
+            "p0": 0.3,
+            "delta": 0.2,
+            "alpha": 0.05,
+            "beta": 0.05,
+            "max_calls": 60,
+            "family_limit": 1,
+            "period_days": 1,
+        }
+    if path == "/api/v1/benchmark/policies/{policy_id}/consultations":
+        return {"concur": True, "comment": "matrix"}
+    if path in (
+        "/api/v1/benchmark/packs/{pack_id}/retire",
+        "/api/v1/benchmark/policies/{policy_id}/activate",
+    ):
+        return {}
     if path == "/api/v1/models":
         return {
             "name": f"m-{uuid.uuid4().hex[:6]}",
@@ -266,6 +308,14 @@ _LAB_READERS = {"lab_admin", "lab_safety", "nsa_custodian"}
 EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/benchmark/packs"): {"nsa_custodian"},
     ("GET", "/api/v1/benchmark/policies"): {"nsa_custodian"},
+    ("POST", "/api/v1/benchmark/packs"): {"nsa_custodian"},
+    ("POST", "/api/v1/benchmark/packs/{pack_id}/retire"): {"nsa_custodian"},
+    # Policy writes need the agency itself (org code NSA, ONCD or CISA); the matrix's custodian is
+    # in an agency coded NSA<random>, so it is refused like everyone else. test_custodian_writes.py
+    # covers the allowed side with the real agencies.
+    ("POST", "/api/v1/benchmark/policies"): set(),
+    ("POST", "/api/v1/benchmark/policies/{policy_id}/consultations"): set(),
+    ("POST", "/api/v1/benchmark/policies/{policy_id}/activate"): set(),
     ("GET", "/api/v1/benchmark/determinations"): _LAB_READERS,
     ("POST", "/api/v1/benchmark/determinations"): {"lab_safety"},
     ("GET", "/api/v1/benchmark/determinations/{determination_id}"): _LAB_READERS,

@@ -125,17 +125,38 @@ def signed_headers(call: WebhookCall) -> dict[str, str]:
 
 @dataclass
 class HttpxWebhookSender:
-    """Signed webhooks over HTTP(S) with httpx; any 2xx is accepted, anything else is a failure."""
+    """Signed webhooks over HTTP(S) with httpx; any 2xx is accepted, anything else is a failure.
+
+    The SSRF guard (``urls``) runs on every send: the host is resolved here, every address checked,
+    and the request goes to the checked address (``Host`` header and TLS SNI / certificate check
+    still use the host name), so a DNS answer that changes after the check is never used."""
 
     timeout: float = 10.0
+    allow_insecure: bool = False
+    allow_private: bool = False
 
     async def send(self, call: WebhookCall) -> None:
         import httpx
 
+        from forewarn.clearinghouse.distribution.urls import UnsafeUrl, UrlPolicy, resolve_checked
+
+        policy = UrlPolicy(allow_insecure=self.allow_insecure, allow_private=self.allow_private)
+        try:
+            target, address = await resolve_checked(call.url, policy)
+        except UnsafeUrl as exc:
+            raise DeliveryFailed(f"webhook refused: {exc.message}") from None
+        url = httpx.URL(call.url)
+        headers = signed_headers(call)
+        extensions: dict[str, str] = {}
+        if target.literal is None:
+            headers["host"] = url.netloc.decode("ascii")
+            if target.scheme == "https":
+                extensions["sni_hostname"] = target.host
+            url = url.copy_with(host=str(address))
         try:
             async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as http:
                 response = await http.post(
-                    call.url, content=call.payload.encode(), headers=signed_headers(call)
+                    url, content=call.payload.encode(), headers=headers, extensions=extensions
                 )
         except httpx.HTTPError as exc:
             raise DeliveryFailed(f"webhook request failed ({type(exc).__name__})") from None
@@ -186,4 +207,8 @@ def mailer_from(settings: Settings) -> Mailer:
 
 
 def webhook_sender_from(settings: Settings) -> WebhookSender:
-    return HttpxWebhookSender(timeout=settings.webhook_timeout_seconds)
+    return HttpxWebhookSender(
+        timeout=settings.webhook_timeout_seconds,
+        allow_insecure=settings.webhook_allow_insecure,
+        allow_private=settings.webhook_allow_private_addresses,
+    )

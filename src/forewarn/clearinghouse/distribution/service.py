@@ -37,6 +37,8 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forewarn.accounts.schemas import Principal
+from forewarn.clearinghouse.distribution import policy
 from forewarn.clearinghouse.distribution import text as notice_text
 from forewarn.clearinghouse.distribution.delivery import (
     DeliveryFailed,
@@ -46,15 +48,20 @@ from forewarn.clearinghouse.distribution.delivery import (
     WebhookSender,
 )
 from forewarn.clearinghouse.distribution.models import Delivery, Notice, WebhookSecret
+from forewarn.clearinghouse.distribution.records import DeliveryOut, NoticeOut
+from forewarn.clearinghouse.distribution.urls import UnsafeUrl, UrlPolicy, resolve_checked
 from forewarn.core.clock import utcnow
-from forewarn.core.errors import NotFound
+from forewarn.core.errors import Forbidden, InvalidInput, NotFound, Problem
 from forewarn.core.jobs import enqueue
 from forewarn.core.keys import DataKey
 
 __all__ = [
     "DeliveryOutcome",
+    "check_webhook_url",
     "deliver",
     "fan_out",
+    "list_notices",
+    "rotate_webhook_secret",
     "send_digests",
     "set_webhook_secret",
 ]
@@ -285,6 +292,73 @@ async def set_webhook_secret(session: AsyncSession, *, organisation_id: uuid.UUI
 async def _webhook_secret(session: AsyncSession, organisation_id: uuid.UUID, key: DataKey) -> str | None:
     row = await session.get(WebhookSecret, organisation_id)
     return None if row is None else key.open(row.sealed, aad=_aad(organisation_id)).decode()
+
+
+async def rotate_webhook_secret(session: AsyncSession, *, actor: Principal, key: DataKey) -> str:
+    """Set (or rotate) the caller's own organisation's webhook secret; returns it, once."""
+    org = actor.organisation_id
+    if org is None or not policy.can_manage_notices(actor, org):
+        raise Forbidden("only an operator organisation's contacts set its webhook secret")
+    return await set_webhook_secret(session, organisation_id=org, key=key)
+
+
+async def list_notices(session: AsyncSession, *, actor: Principal, limit: int = 50) -> list[NoticeOut]:
+    """The caller's own organisation's most recent notices, each with its delivery per channel."""
+    org = actor.organisation_id
+    if org is None or not policy.can_manage_notices(actor, org):
+        raise Forbidden("only an operator organisation's contacts read its notices")
+    notices = list(
+        await session.scalars(
+            select(Notice)
+            .where(Notice.organisation_id == org)
+            .order_by(Notice.created_at.desc(), Notice.priority)
+            .limit(limit)
+        )
+    )
+    by_notice: dict[uuid.UUID, list[DeliveryOut]] = defaultdict(list)
+    if notices:
+        for d in await session.scalars(
+            select(Delivery).where(Delivery.notice_id.in_([n.id for n in notices])).order_by(Delivery.channel)
+        ):
+            by_notice[d.notice_id].append(
+                DeliveryOut(
+                    channel=d.channel,
+                    attempts=d.attempts,
+                    delivered_at=d.delivered_at,
+                    last_attempt_at=d.last_attempt_at,
+                    last_error=d.last_error,
+                )
+            )
+    return [
+        NoticeOut(
+            id=n.id,
+            kind=n.kind,
+            advisory_id=n.advisory_id,
+            subject=n.subject,
+            priority=n.priority,
+            known_exploited=n.known_exploited,
+            severity_rating=n.severity_rating,
+            immediate=n.immediate,
+            created_at=n.created_at,
+            deliveries=by_notice.get(n.id, []),
+        )
+        for n in notices
+    ]
+
+
+async def check_webhook_url(url: str | None, *, allow_insecure: bool, allow_private: bool) -> None:
+    """The SSRF guard when a subscriber saves a webhook URL: :class:`InvalidInput` (422) naming the
+    ``webhook_url`` field when it is not https or its host is (or resolves to) a non-public address.
+    An address literal is checked without any lookup; a name is resolved (and checked again at every
+    delivery, so a later DNS change does not get past it)."""
+    if not url:
+        return
+    try:
+        await resolve_checked(url, UrlPolicy(allow_insecure=allow_insecure, allow_private=allow_private))
+    except UnsafeUrl as exc:
+        raise InvalidInput(
+            "the webhook URL is not allowed", problems=[Problem("webhook_url", exc.message)]
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,21 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 
 from forewarn.accounts.http import require
 from forewarn.accounts.schemas import Principal
+from forewarn.clearinghouse.distribution import api as distribution_api
+from forewarn.clearinghouse.distribution import service as distribution
 from forewarn.clearinghouse.inventory import policy, service
 from forewarn.clearinghouse.inventory.records import AssetOut, SubscriberIn, SubscriberOut, UploadOut
 from forewarn.clearinghouse.inventory.schemas import SbomFormat
 from forewarn.clearinghouse.matching import service as matching
 from forewarn.core.errors import InvalidInput, NotFound, Problem
-from forewarn.core.http import Session
+from forewarn.core.http import RuntimeDep, Session
 
 router = APIRouter(tags=["operators"])
 
 Operator = Annotated[Principal, Depends(require(policy.is_operator))]
+
+# The operator's notices and webhook secret (distribution) live under the same prefix.
+router.routes.extend(distribution_api.router.routes)
 
 
 @router.get("/operator/subscriber", response_model=SubscriberOut)
@@ -34,8 +39,16 @@ async def get_subscriber(session: Session, actor: Operator) -> SubscriberOut:
 
 
 @router.put("/operator/subscriber", response_model=SubscriberOut)
-async def put_subscriber(session: Session, actor: Operator, data: SubscriberIn) -> SubscriberOut:
-    """Create or replace your organisation's subscriber profile."""
+async def put_subscriber(
+    session: Session, runtime: RuntimeDep, actor: Operator, data: SubscriberIn
+) -> SubscriberOut:
+    """Create or replace your organisation's subscriber profile. The webhook URL must be https and
+    must not point to a loopback, private, link-local or otherwise non-public address (422)."""
+    await distribution.check_webhook_url(
+        data.webhook_url,
+        allow_insecure=runtime.settings.webhook_allow_insecure,
+        allow_private=runtime.settings.webhook_allow_private_addresses,
+    )
     return await service.put_subscriber(session, data=data, actor=actor)
 
 

@@ -17,6 +17,8 @@ from pydantic import ValidationError
 from forewarn.accounts.http import require
 from forewarn.accounts.schemas import Principal
 from forewarn.clearinghouse.advisories.policy import is_analyst
+from forewarn.clearinghouse.distribution import service as distribution
+from forewarn.clearinghouse.distribution import views as distribution_views
 from forewarn.clearinghouse.inventory import service as inventory
 from forewarn.clearinghouse.inventory.policy import is_operator
 from forewarn.clearinghouse.inventory.records import SECTORS, Digest, OrgSize, SubscriberIn
@@ -27,6 +29,8 @@ from forewarn.core.http import RuntimeDep, Session
 from forewarn.core.pages import FLASH, render
 
 router = APIRouter(include_in_schema=False)
+# The operator's notices and webhook secret pages (distribution).
+router.routes.extend(distribution_views.router.routes)
 Operator = Annotated[Principal, Depends(require(is_operator))]
 Analyst = Annotated[Principal, Depends(require(is_analyst))]
 
@@ -110,6 +114,7 @@ async def upload(
 async def profile(
     request: Request,
     session: Session,
+    runtime: RuntimeDep,
     actor: Operator,
     sector: Annotated[str, Form(max_length=100)],
     size: Annotated[str, Form(max_length=20)],
@@ -143,6 +148,16 @@ async def profile(
         ]
         return await _dashboard(
             request, session, actor, status=422, error="The profile is not saved.", problems=problems
+        )
+    try:
+        await distribution.check_webhook_url(
+            data.webhook_url,
+            allow_insecure=runtime.settings.webhook_allow_insecure,
+            allow_private=runtime.settings.webhook_allow_private_addresses,
+        )
+    except InvalidInput as exc:
+        return await _dashboard(
+            request, session, actor, status=422, error="The profile is not saved.", problems=exc.problems
         )
     await inventory.put_subscriber(session, data=data, actor=actor)
     return _see("/operator", "profile-saved")

@@ -1,18 +1,27 @@
-"""Pages of the sealed benchmark: custodians see packs, policies and runs; labs their verdicts."""
+"""Pages of the sealed benchmark: custodians see packs, policies and runs; labs their verdicts.
+
+Custodians also act here: import and retire packs, propose (NSA), consult on (ONCD, CISA) and
+activate (NSA) threshold policies. A refused or invalid form re-renders the page with an error that
+names the field; nothing sealed (threshold numbers, comments) is ever echoed back into the page.
+"""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
 from forewarn.accounts.http import require
 from forewarn.accounts.schemas import Principal
+from forewarn.core.errors import ForewarnError
 from forewarn.core.http import RuntimeDep, Session
 from forewarn.core.pages import render
 from forewarn.earlyaccess.benchmark import policy, service
+from forewarn.earlyaccess.benchmark.api import read_upload
+from forewarn.earlyaccess.benchmark.schemas import ConsultationIn, PolicyIn
 from forewarn.earlyaccess.review import service as review
 
 router = APIRouter(include_in_schema=False)
@@ -20,18 +29,168 @@ router = APIRouter(include_in_schema=False)
 Custodian = Annotated[Principal, Depends(require(policy.is_custodian))]
 Reader = Annotated[Principal, Depends(require(policy.can_list_determinations))]
 Requester = Annotated[Principal, Depends(require(policy.can_request_determination))]
+PackManager = Annotated[Principal, Depends(require(policy.can_manage_packs))]
+Proposer = Annotated[Principal, Depends(require(policy.can_propose_policy))]
+Consultee = Annotated[Principal, Depends(require(policy.can_consult))]
+
+#: Notices a redirect back to the custodian page may ask for (by code, so a link cannot inject text).
+DONE: dict[str, str] = {
+    "pack-imported": "The pack is imported.",
+    "pack-retired": "The pack is retired.",
+    "policy-proposed": "The policy is proposed; ONCD and CISA are to be consulted.",
+    "policy-consulted": "Your agency's consultation is recorded.",
+    "policy-activated": "The policy is active.",
+}
+
+
+def _validation_text(exc: ValidationError) -> str:
+    """Field names and messages only: pydantic's ``input`` (a sealed value, maybe) is left out."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(x) for x in err["loc"]) or "form"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+async def _custodian_page(
+    request: Request, session: Session, actor: Principal, *, error: str | None = None, status_code: int = 200
+) -> Response:
+    consulted_by_me = set()
+    policies = await service.list_policies(session, actor=actor)
+    for p in policies:
+        if any(c.agency == actor.org_code for c in p.consultations):
+            consulted_by_me.add(p.id)
+    return render(
+        request,
+        "benchmark/custodian.html",
+        status_code=status_code,
+        packs=await service.list_packs(session, actor=actor),
+        policies=policies,
+        determinations=await service.list_determinations(session, actor=actor),
+        can_manage_packs=policy.can_manage_packs(actor),
+        can_propose=policy.can_propose_policy(actor),
+        can_consult=policy.can_consult(actor),
+        consulted_by_me=consulted_by_me,
+        done=DONE.get(request.query_params.get("done", "")),
+        error=error,
+    )
+
+
+def _done(code: str) -> Response:
+    return RedirectResponse(f"/benchmark?done={code}", status_code=303)
 
 
 @router.get("/benchmark", name="benchmark")
 async def custodian_page(request: Request, session: Session, actor: Custodian) -> Response:
     """Packs, threshold policies with their consultations, and every determination run."""
-    return render(
-        request,
-        "benchmark/custodian.html",
-        packs=await service.list_packs(session, actor=actor),
-        policies=await service.list_policies(session, actor=actor),
-        determinations=await service.list_determinations(session, actor=actor),
-    )
+    return await _custodian_page(request, session, actor)
+
+
+@router.post("/benchmark/packs", name="benchmark_import_pack")
+async def import_pack_from_page(
+    request: Request,
+    session: Session,
+    runtime: RuntimeDep,
+    actor: PackManager,
+    file: Annotated[UploadFile, File()],
+) -> Response:
+    """Import a sealed pack file from the page (custodians)."""
+    try:
+        blob = await read_upload(file, runtime.settings.max_upload_bytes)
+        if not blob:
+            return await _custodian_page(
+                request, session, actor, error="file: choose a sealed pack file", status_code=422
+            )
+        await service.import_pack(session, blob=blob, actor=actor, key=runtime.keys.data)
+    except ForewarnError as exc:
+        return await _custodian_page(
+            request, session, actor, error=f"file: {exc}", status_code=exc.status_code
+        )
+    return _done("pack-imported")
+
+
+@router.post("/benchmark/packs/{pack_id}/retire", name="benchmark_retire_pack")
+async def retire_pack_from_page(
+    pack_id: uuid.UUID, request: Request, session: Session, actor: PackManager
+) -> Response:
+    """Retire a pack from the page (custodians)."""
+    try:
+        await service.retire_pack(session, pack_id=pack_id, actor=actor)
+    except ForewarnError as exc:
+        return await _custodian_page(
+            request, session, actor, error=f"pack: {exc}", status_code=exc.status_code
+        )
+    return _done("pack-retired")
+
+
+_POLICY_FIELDS = ("pack_id", "p0", "delta", "alpha", "beta", "max_calls", "family_limit", "period_days")
+
+
+@router.post("/benchmark/policies", name="benchmark_propose_policy")
+async def propose_from_page(
+    request: Request, session: Session, runtime: RuntimeDep, actor: Proposer
+) -> Response:
+    """Propose a threshold policy from the page (NSA custodians); the numbers are sealed, never shown."""
+    form = await request.form()
+    raw = {name: form.get(name) for name in _POLICY_FIELDS}
+    missing = [name for name, value in raw.items() if not isinstance(value, str) or not value.strip()]
+    if missing:
+        return await _custodian_page(
+            request, session, actor, error="; ".join(f"{m}: required" for m in missing), status_code=422
+        )
+    try:
+        data = PolicyIn.model_validate({name: str(value).strip() for name, value in raw.items()})
+    except ValidationError as exc:
+        return await _custodian_page(request, session, actor, error=_validation_text(exc), status_code=422)
+    try:
+        await service.propose_policy(session, data=data, actor=actor, key=runtime.keys.data)
+    except ForewarnError as exc:
+        return await _custodian_page(
+            request, session, actor, error=f"policy: {exc}", status_code=exc.status_code
+        )
+    return _done("policy-proposed")
+
+
+@router.post("/benchmark/policies/{policy_id}/consult", name="benchmark_consult")
+async def consult_from_page(
+    policy_id: uuid.UUID,
+    request: Request,
+    session: Session,
+    runtime: RuntimeDep,
+    actor: Consultee,
+    concur: Annotated[str, Form(max_length=10)] = "",
+    comment: Annotated[str, Form(max_length=8000)] = "",
+) -> Response:
+    """Record ONCD's or CISA's consultation from the page; the comment is sealed, never shown."""
+    if concur not in ("yes", "no"):
+        return await _custodian_page(
+            request, session, actor, error="concur: choose yes or no", status_code=422
+        )
+    try:
+        data = ConsultationIn(concur=concur == "yes", comment=comment)
+    except ValidationError as exc:
+        return await _custodian_page(request, session, actor, error=_validation_text(exc), status_code=422)
+    try:
+        await service.consult(session, policy_id=policy_id, data=data, actor=actor, key=runtime.keys.data)
+    except ForewarnError as exc:
+        return await _custodian_page(
+            request, session, actor, error=f"policy: {exc}", status_code=exc.status_code
+        )
+    return _done("policy-consulted")
+
+
+@router.post("/benchmark/policies/{policy_id}/activate", name="benchmark_activate_policy")
+async def activate_from_page(
+    policy_id: uuid.UUID, request: Request, session: Session, actor: Proposer
+) -> Response:
+    """Activate a proposed policy from the page (NSA custodians, after ONCD and CISA)."""
+    try:
+        await service.activate_policy(session, policy_id=policy_id, actor=actor)
+    except ForewarnError as exc:
+        return await _custodian_page(
+            request, session, actor, error=f"policy: {exc}", status_code=exc.status_code
+        )
+    return _done("policy-activated")
 
 
 async def _lab_page(

@@ -1,0 +1,35 @@
+"""What the API and pages show of notices: each with its delivery state per channel."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class DeliveryOut(BaseModel):
+    channel: str
+    attempts: int
+    delivered_at: datetime | None
+    last_attempt_at: datetime | None
+    #: The sender's safe reason (never a secret, a signature or a resolved address).
+    last_error: str | None
+
+
+class NoticeOut(BaseModel):
+    id: uuid.UUID
+    kind: str
+    advisory_id: str | None
+    subject: str
+    priority: int
+    known_exploited: bool
+    severity_rating: str | None
+    immediate: bool
+    created_at: datetime
+    deliveries: list[DeliveryOut]
+
+
+class WebhookSecretOut(BaseModel):
+    #: Shown once: store it now, it cannot be read back (set a new one to rotate).
+    secret: str
