@@ -1,0 +1,1 @@
+"""The model gateway: scoped reviewer keys, an OpenAI-compatible proxy, usage records."""

@@ -1,0 +1,1 @@
+"""Trusted-partner governance: registry, access requests, panels, ballots, appeals, statistics."""
