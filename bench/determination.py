@@ -1,4 +1,4 @@
-"""Covered-model determinations: what they cost in model calls, and (later) in wall time.
+"""Covered-model determinations: what they cost in model calls, and in wall time against bare Inspect.
 
 Section 1 — calls. The truncated SPRT of ``forewarn.earlyaccess.benchmark.stats`` against the
 fixed-n exact binomial test at the same p0, delta, alpha and beta, over simulated models whose true
@@ -10,9 +10,13 @@ so the table also sweeps it.
 
 Section 2 — harness overhead: a determination's wall time (``runner.run``: a subprocess that
 opens the sealed pack, checks the design, draws from the sealed seed, runs Inspect with the sequential
-test, seals each outcome and finally the Inspect log) against a bare Inspect ``eval`` of the same
-samples on ``mockllm`` with the same outputs, also in a fresh subprocess (both pay Python's and
-Inspect's start-up). Remote mode, so both send every sample; median of several alternating runs.
+test, journals each outcome sealed and finally seals the Inspect log) against a bare Inspect ``eval``
+of the same samples on ``mockllm`` with the same outputs, also in a fresh subprocess (both pay
+Python's and Inspect's start-up: a determination always runs in a process of its own, so a bare
+eval in the bench's own, already warm, process would not be the same work). Remote mode, so both
+send every sample. Runs alternate in ABBA order (determination, bare, bare, determination, …) so a
+drift in machine load hits both alike; the medians of wall time and of the children's CPU time
+(user + system, less sensitive to other processes on a shared machine) are compared.
 
 The ratio printed last is the mean, over the configuration grid, of (mean sequential calls / fixed-n
 calls); the goal in issue 5 is at most 1/3, with the error rates held.
@@ -164,8 +168,15 @@ eval(task, model=model, log_dir=os.environ["INSPECT_LOG_DIR"], log_samples=True,
 """
 
 
-def harness_overhead(calls: int = 300, repeats: int = 5) -> float:
-    """Median wall time of a remote-mode determination of ``calls`` samples over that of a bare eval."""
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def harness_overhead(calls: int = 300, repeats: int = 6) -> tuple[float, float]:
+    """Median wall (and CPU) time of a remote-mode determination of ``calls`` samples over a bare eval's."""
     import asyncio
     import json
     import os
@@ -204,40 +215,49 @@ def harness_overhead(calls: int = 300, repeats: int = 5) -> float:
         script = root / "bare_eval.py"
         script.write_text(_BARE_EVAL)
 
-        def determination(i: int) -> float:
+        def determination(i: int) -> tuple[float, float]:
             work = root / f"det-{i}"
             run_spec = runner.RunSpec(
                 determination_id=f"bench-{i}", data_key=key.raw, pack_blob=blob, design=design.to_dict(),
                 seed=seed, mode="remote", base_url=url, model="m", credential=None, work_dir=work,
                 allow_mock=True,
             )  # fmt: skip
-            start = time.perf_counter()
+            cpu, start = _children_cpu(), time.perf_counter()
             result = asyncio.run(runner.run(run_spec))
             elapsed = time.perf_counter() - start
             if result.outcomes != calls:
                 raise RuntimeError("the determination did not send the whole budget")
-            return elapsed
+            return elapsed, _children_cpu() - cpu
 
-        def bare(i: int) -> float:
+        def bare(i: int) -> tuple[float, float]:
             scratch = root / f"bare-{i}"
             env = runner._child_env(scratch)
-            start = time.perf_counter()
+            cpu, start = _children_cpu(), time.perf_counter()
             subprocess.run([sys.executable, str(script), str(data_file)], env=env, check=True, cwd=scratch)
-            return time.perf_counter() - start
+            return time.perf_counter() - start, _children_cpu() - cpu
 
         bare(-1)  # warm the file cache for both
-        det_times, bare_times = [], []
-        for i in range(repeats):
-            det_times.append(determination(i))
-            bare_times.append(bare(i))
-        det, base = statistics.median(det_times), statistics.median(bare_times)
-        print(f"  {calls} samples, remote mode (every sample sent), median of {repeats} alternating runs:")
-        det_runs = ", ".join(f"{t:.2f}" for t in det_times)
-        bare_runs = ", ".join(f"{t:.2f}" for t in bare_times)
-        print(f"  determination (runner subprocess): {det:6.2f} s   runs: {det_runs}")
-        print(f"  bare Inspect eval (subprocess):    {base:6.2f} s   runs: {bare_runs}")
-        print(f"  per sample: {1000 * det / calls:.1f} ms vs {1000 * base / calls:.1f} ms")
-        return det / base
+        determination(-1)
+        det_runs, bare_runs = [], []
+        for i in range(repeats):  # ABBA: D B B D D B B D …
+            pair = (determination, bare) if i % 2 == 0 else (bare, determination)
+            for run in pair:
+                (det_runs if run is determination else bare_runs).append(run(i))
+        det, base = statistics.median(t for t, _ in det_runs), statistics.median(t for t, _ in bare_runs)
+        det_cpu, base_cpu = (
+            statistics.median(c for _, c in det_runs),
+            statistics.median(c for _, c in bare_runs),
+        )
+        print(
+            f"  {calls} samples, remote mode (every sample sent), median of {repeats} runs each, ABBA order:"
+        )
+        print(f"  determination (runner subprocess): wall {det:6.2f} s, CPU {det_cpu:6.2f} s")
+        print("    runs (wall/CPU): " + ", ".join(f"{t:.2f}/{c:.2f}" for t, c in det_runs))
+        print(f"  bare Inspect eval (subprocess):    wall {base:6.2f} s, CPU {base_cpu:6.2f} s")
+        print("    runs (wall/CPU): " + ", ".join(f"{t:.2f}/{c:.2f}" for t, c in bare_runs))
+        print(f"  per sample (wall): {1000 * det / calls:.1f} ms vs {1000 * base / calls:.1f} ms")
+        print(f"  CPU-time ratio (determination / bare): {det_cpu / base_cpu:.3f}")
+        return det / base, det_cpu / base_cpu
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -282,7 +302,7 @@ def main() -> None:
     print(remote_mode(*HEADLINE, BUDGET_FACTOR))
     print()
     print("Section 2: harness overhead — determination wall time vs bare Inspect eval on mockllm")
-    overhead = harness_overhead()
+    overhead, _ = harness_overhead()
     print()
     headline = next(row for row, config in zip(rows, CONFIGS, strict=True) if config == HEADLINE)
     print(f"headline policy ratio ({headline.label}): {headline.ratio:.3f}")

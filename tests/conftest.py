@@ -181,7 +181,7 @@ def free_port() -> int:
 class LiveServer:
     """A real ``forewarn serve --demo`` in a subprocess on a fresh data dir and a free port."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, settings: dict[str, str] | None = None) -> None:
         import subprocess
         import sys
         import time
@@ -191,7 +191,7 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = root / "serve.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
-        env |= {"FOREWARN_LOG_JSON": "false", "COLUMNS": "200"}
+        env |= {"FOREWARN_LOG_JSON": "false", "COLUMNS": "200"} | (settings or {})
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [

@@ -15,7 +15,7 @@ def test_upgrade_head_then_check_passes(database_url: str) -> None:
     # The session fixture already ran `upgrade head` on a fresh database; running it again is a no-op
     # and `check` must find no difference between the models and the migrated schema.
     cfg = alembic_config(database_url)
-    command.upgrade(cfg, "heads")
+    command.upgrade(cfg, "head")
     command.check(cfg)
 
 

@@ -187,7 +187,7 @@ BAD_SBOM = b'{"bomFormat": "CycloneDX", "specVersion": "1.3", "components": []}'
         ("missing advisories", "no such file or folder"),
         ("invalid advisory", "bad.json: OSV record does not match the OSV schema: /modified"),
         ("no advisories option", "give --advisories PATH"),
-        ("server", "not available yet"),
+        ("server", "--server needs --token"),
         ("invalid vex", "VEX document"),
         ("invalid embedded vex", "VEX in the SBOM: "),
     ],

@@ -10,6 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forewarn.accounts.schemas import Principal
+from forewarn.core.keys import DataKey
 from forewarn.grants import service
 from forewarn.grants.models import Call
 from forewarn.grants.schemas import (
@@ -23,6 +24,8 @@ from forewarn.grants.schemas import (
 )
 
 PREFIX = "/api/v1/grants"
+#: Replaced by the runtime's data key where a test downloads through HTTP (see ``setup``).
+KEY = DataKey(b"\x07" * 32)
 
 
 def call_in(*, closes_in: timedelta = timedelta(days=30), now: datetime | None = None, **over: Any) -> CallIn:
@@ -118,7 +121,13 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", f"{PREFIX}/milestones/{{milestone_id}}/report"): {"grantee"},
     ("POST", f"{PREFIX}/milestones/{{milestone_id}}/decision"): {"grants_officer"},
     ("POST", f"{PREFIX}/milestones/{{milestone_id}}/disbursement"): {"grants_officer"},
+    # Attachments: added and removed by the applicant on a draft; read by whoever reads the application.
+    ("POST", f"{PREFIX}/applications/{{application_id}}/attachments"): {"grantee"},
+    ("GET", f"{PREFIX}/attachments/{{attachment_id}}"): {"grantee", "grants_officer", "partner_reviewer"},
+    ("DELETE", f"{PREFIX}/applications/{{application_id}}/attachments/{{attachment_id}}"): {"grantee"},
 }
+
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
 async def awarded(
@@ -149,9 +158,17 @@ async def awarded(
 
 
 async def setup(
-    session: AsyncSession, *, officer: Principal, grantee: Principal, reviewer: Principal
+    session: AsyncSession,
+    *,
+    officer: Principal,
+    grantee: Principal,
+    reviewer: Principal,
+    key: DataKey | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Objects for every grants route: template → path parameters (``_body`` where needed)."""
+    """Objects for every grants route: template → path parameters (``_body`` where needed).
+
+    ``key`` is the data key of the app under test, so that attachments made here open there.
+    """
     open_call = await service.create_call(session, data=call_in(), actor=officer)
     await service.publish_call(session, call_id=open_call.id, actor=officer)
 
@@ -225,6 +242,26 @@ async def setup(
                 params["application_id"] = str(await draft())
         if template.endswith("/tool"):
             params["award_id"] = str(award2)
+        if "{attachment_id}" in template:
+            owner = await draft()
+            params["application_id"] = str(owner)
+            made = await service.add_attachment(
+                session,
+                application_id=owner,
+                raw=PDF,
+                filename="plan.pdf",
+                declared_type="application/pdf",
+                actor=grantee,
+                key=key or KEY,
+                max_bytes=1 << 20,
+                max_count=10,
+            )
+            if method == "GET":  # files go on while a draft; readers see them once submitted
+                await service.submit_application(session, application_id=owner, actor=grantee)
+                await service.assign_reviewer(
+                    session, application_id=owner, reviewer_email=reviewer.email, actor=officer
+                )
+            params["attachment_id"] = str(made.id)
         if "{milestone_id}" in template:
             params["milestone_id"] = str(
                 second
@@ -240,6 +277,8 @@ async def setup(
 def request_kwargs(method: str, template: str, ids: dict[str, dict[str, Any]]) -> dict[str, Any]:
     if method not in ("POST", "PUT"):
         return {}
+    if template.endswith("/attachments"):
+        return {"files": {"file": ("plan.pdf", PDF, "application/pdf")}}
     if template == f"{PREFIX}/calls":
         return {"json": call_in().model_dump(mode="json")}
     if method == "PUT" or template.endswith("/calls/{call_id}/applications"):

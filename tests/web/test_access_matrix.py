@@ -16,9 +16,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.clearinghouse.advisories import matrix as clearinghouse
+from tests.clearinghouse.feed import matrix as feed_matrix
 from tests.clearinghouse.matching import matrix as matching
 from tests.conftest import OrgFactory
 from tests.earlyaccess.benchmark import world as benchmark_world
+from tests.earlyaccess.gateway import world as gateway_world
+from tests.earlyaccess.partners import matrix as partners_matrix
+from tests.earlyaccess.review import matrix as review_matrix
+from tests.earlyaccess.review.assessments import matrix as assessments_matrix
 from tests.grants import world as grants_world
 from tests.workforce import world as workforce_world
 
@@ -42,11 +47,12 @@ PERSONAS = [
     "grants_officer",
     "grantee",
     "hiring_officer",
+    "coordinator",
 ]
 SIGNED_IN = set(PERSONAS) - {"anonymous"}
 #: Personas added after the first rows were written: every route open to all other signed-in
 #: personas is open to them too (see the loop below EXPECTED).
-LATER = {"grants_officer", "grantee", "hiring_officer"}
+LATER = {"grants_officer", "grantee", "hiring_officer", "coordinator"}
 LAB = {"platform_admin", "lab_admin", "lab_safety"}
 
 #: (method, path template) → personas allowed. The target of item routes is the lab's organisation.
@@ -77,16 +83,22 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/ledger/witnesses"): set(PERSONAS),
     **clearinghouse.EXPECTED,
     **matching.EXPECTED,
+    **feed_matrix.EXPECTED,
+    **{route: set(PERSONAS) for route in feed_matrix.PUBLIC},
     **benchmark_world.EXPECTED,
+    **gateway_world.EXPECTED,
     ("GET", "/api/v1/benchmark/key"): set(PERSONAS),  # anyone verifies attestations
     **grants_world.EXPECTED,
     **workforce_world.EXPECTED,
+    **review_matrix.EXPECTED,
+    **assessments_matrix.EXPECTED,
+    **partners_matrix.EXPECTED,
 }
 for _allowed in EXPECTED.values():
     if _allowed >= SIGNED_IN - LATER:
         _allowed |= LATER
 #: Query strings the routes need to succeed.
-QUERIES = {"/api/v1/ledger/proof/consistency": "?first=1&second={size}"}
+QUERIES = {"/api/v1/ledger/proof/consistency": "?first=1&second={size}", **feed_matrix.QUERIES}
 
 
 def api_routes(app: Any) -> list[tuple[str, str]]:
@@ -127,6 +139,8 @@ async def test_access_matrix(
     people["grants_officer"] = await make_person(grants_office, [Role.GRANTS_OFFICER])
     people["grantee"] = await make_person(await make_org(kind=OrgKind.GRANTEE), [Role.MEMBER])
     people["hiring_officer"] = await make_person(grants_office, [Role.HIRING_OFFICER])
+    review_office = await make_org(kind=OrgKind.AGENCY, code=f"RC{uuid.uuid4().hex[:6].upper()}")
+    people["coordinator"] = await make_person(review_office, [Role.ASSESSMENT_COORDINATOR])
     tokens = {name: await make_token(p) for name, p in people.items()}
     victim = await service.create_token(
         session,
@@ -147,8 +161,21 @@ async def test_access_matrix(
         officer=people["grants_officer"],
         grantee=people["grantee"],
         reviewer=people["partner_reviewer"],
-    ) | await workforce_world.setup(session, hiring=people["hiring_officer"], candidate=people["lab_safety"])
+        key=runtime.keys.data,
+    ) | await workforce_world.setup(
+        session, hiring=people["hiring_officer"], candidate=people["lab_safety"], key=runtime.keys.data
+    )
     bm_params = await benchmark_world.access_matrix_world(session, runtime, safety_lead=people["lab_safety"])
+    rv_params = await review_matrix.setup(
+        session,
+        runtime.keys.data,
+        lab_safety=people["lab_safety"],
+        coordinator=people["coordinator"],
+        nsa_custodian=people["nsa_custodian"],
+        partner_reviewer=people["partner_reviewer"],
+    )
+    pt_params = await partners_matrix.setup(session, runtime.keys.data, people=people)
+    as_params = await assessments_matrix.setup(session, runtime.keys.data, people=people)
     # Creating the organisations above appended log entries; sign them and let a witness cosign.
     checkpoint = await ledger.issue_checkpoint(session, signer=await ledger.log_signer(session, runtime))
     witness_key = Ed25519PrivateKey.generate()
@@ -175,8 +202,12 @@ async def test_access_matrix(
         "entry_id": str(first.entries[0].entry_id),
     }
     params |= bm_params
+    params |= await gateway_world.access_matrix_world(session, runtime.keys.data, lab_id=lab)
     params |= await matching.setup(
         session, reporter=people["lab_safety"], analyst=people["analyst"], operator=people["operator_contact"]
+    )
+    params |= await feed_matrix.setup(
+        session, reporter=people["lab_safety"], analyst=people["analyst"], vendor=people["vendor"]
     )
 
     def body_for(method: str, path: str) -> dict[str, Any] | None:
@@ -194,12 +225,21 @@ async def test_access_matrix(
             return body
         if (body := matching.body_for(path)) is not None:
             return body
+        if (body := feed_matrix.body_for(path)) is not None:
+            return body
         raise AssertionError(f"no body for {method} {path}")
 
     failures = []
     for method, template in api_routes(app):
         path = (template + QUERIES.get(template, "")).format(
-            **(params | ch_params.get(template, {}) | gw_params.get(template, {}))
+            **(
+                params
+                | ch_params.get(template, {})
+                | gw_params.get(template, {})
+                | rv_params.get(template, {})
+                | pt_params.get(template, {})
+                | as_params.get(template, {})
+            )
         )
         for persona in PERSONAS:
             headers = {} if persona == "anonymous" else {"Authorization": f"Bearer {tokens[persona]}"}
@@ -209,6 +249,12 @@ async def test_access_matrix(
                 sent = grants_world.request_kwargs(method, template, gw_params)
             elif template.startswith(workforce_world.PREFIX):
                 sent = workforce_world.request_kwargs(method, template, gw_params)
+            elif template.startswith(assessments_matrix.PREFIX):
+                sent = assessments_matrix.request_kwargs(method, template, as_params)
+            elif template.startswith(review_matrix.PREFIX):
+                sent = await review_matrix.request_kwargs(session, method, template, rv_params)
+            elif template.startswith(partners_matrix.PREFIX):
+                sent = await partners_matrix.request_kwargs(session, method, template, pt_params)
             elif (bm := benchmark_world.access_matrix_request(method, template, params)) is not None:
                 sent = bm
             else:
@@ -232,3 +278,23 @@ async def test_bad_credentials_are_rejected(client: httpx.AsyncClient, header: s
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_the_model_gateway_admits_no_person(
+    app: Any,
+    client: httpx.AsyncClient,
+    make_org: OrgFactory,
+    make_person: Callable[..., Awaitable[Principal]],
+    make_token: Callable[[Principal], Awaitable[str]],
+) -> None:
+    """The proxy's routes (outside /api/) take gateway keys only: no API token or session opens them."""
+    admin = await make_person(await make_org(kind=OrgKind.AGENCY, code="GW"), [Role.ADMIN], admin=True)
+    token = await make_token(admin)
+    gateway_routes = [(m, p) for m, p, _ in route_table(app) if p.startswith("/gateway/v1/") and m != "HEAD"]
+    assert gateway_routes
+    for method, template in gateway_routes:
+        path = template.replace("{model:path}", "m").replace("{rest:path}", "x")
+        for headers in ({}, {"Authorization": f"Bearer {token}"}):
+            response = await client.request(method, path, headers=headers, json={})
+            assert response.status_code == 401, (method, template, response.text)
+            assert response.json()["error"]["code"] == "invalid_api_key"

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forewarn.accounts.schemas import Principal
+from forewarn.core.keys import DataKey
 from forewarn.workforce import service
 from forewarn.workforce.schemas import JobApplicationIn, PostingIn
 from tests.grants.world import ALL, SIGNED_IN
@@ -62,15 +63,22 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
 
 
 async def setup(
-    session: AsyncSession, *, hiring: Principal, candidate: Principal
+    session: AsyncSession, *, hiring: Principal, candidate: Principal, key: DataKey | None = None
 ) -> dict[str, dict[str, Any]]:
+    """Objects for every workforce route; ``key`` is the app's data key (résumés are sealed with it)."""
     posting = await service.create_posting(session, data=posting_in(), actor=hiring)
 
     async def application() -> uuid.UUID:
         other = await service.create_posting(session, data=posting_in(), actor=hiring)
         made = await service.apply(session, posting_id=other.id, data=job_application_in(), actor=candidate)
         await service.attach_resume(
-            session, application_id=made.id, raw=RESUME, filename="cv.txt", actor=candidate, max_bytes=10_000
+            session,
+            application_id=made.id,
+            raw=RESUME,
+            filename="cv.txt",
+            actor=candidate,
+            max_bytes=10_000,
+            key=key or DataKey(b"\x08" * 32),
         )
         return made.id
 

@@ -172,8 +172,11 @@ def _read_spec(path: Path) -> dict[str, Any]:
         data = tomllib.loads(raw.decode()) if path.suffix == ".toml" else json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("the spec file must be JSON (or TOML with a .toml name)") from None
-    if not isinstance(data, dict) or set(data) != {"p0", "delta", "alpha", "beta", "max_calls"}:
-        raise InvalidInput("the spec file must hold exactly p0, delta, alpha, beta and max_calls")
+    if not isinstance(data, dict) or set(data) - {"grader"} != {"p0", "delta", "alpha", "beta", "max_calls"}:
+        raise InvalidInput(
+            "the spec file must hold exactly p0, delta, alpha, beta and max_calls"
+            " (and a grader when the pack has model-graded items)"
+        )
     return data
 
 
@@ -181,7 +184,11 @@ def _read_spec(path: Path) -> dict[str, Any]:
 def policy_propose(
     pack: Annotated[str, typer.Option(help="Pack id, pack hash (prefix) or name@version.")],
     spec: Annotated[
-        Path, typer.Option(help="JSON/TOML file with p0, delta, alpha, beta, max_calls (sealed).")
+        Path,
+        typer.Option(
+            help="JSON/TOML file with p0, delta, alpha, beta, max_calls (sealed), and for packs with"
+            " model-graded items a grader: {base_url, model, credential}."
+        ),
     ],
     family_limit: Annotated[int, typer.Option(help="Determinations per model family per period.")],
     period_days: Annotated[int, typer.Option(help="The period of the limit, in days.")],
@@ -438,6 +445,51 @@ def determination_list(actor: As, org: Org = None, as_json: JsonFlag = False) ->
     emit(in_transaction(run), as_json=as_json, columns=DETERMINATION_COLUMNS)
 
 
+@determination_app.command("audit")
+def determination_audit(
+    determination_id: Annotated[uuid.UUID, typer.Argument()],
+    actor: As,
+    org: Org = None,
+    logs: Annotated[
+        Path | None,
+        typer.Option(
+            "--logs", help="Decrypt the run's sealed Inspect logs into this directory (sealed content)."
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """A run's sealed details (custodians only): outcomes, calls, attempts, notes; and its Inspect logs."""
+    import json
+
+    from forewarn.earlyaccess.benchmark import runner, service
+
+    async def run(session: AsyncSession, rt: Any) -> Any:
+        audit = await service.audit_determination(
+            session,
+            determination_id=determination_id,
+            actor=await acting(session, actor, org),
+            key=rt.keys.data,
+        )
+        written = []
+        work = Path(rt.settings.data_dir) / "sealed" / "benchmark" / str(determination_id)
+        if logs is not None and (work / "sealed-logs").is_dir():
+            logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for sealed in sorted((work / "sealed-logs").iterdir()):
+                plain = logs / sealed.name.removesuffix(".sealed")
+                plain.write_bytes(
+                    runner.open_sealed_log(work, rt.keys.data, str(determination_id), sealed.name)
+                )
+                written.append(str(plain))
+        return audit | {"logs_written": written}
+
+    audit = in_transaction(run)
+    if as_json:
+        print(json.dumps(audit, indent=2))
+        return
+    for name, value in audit.items():
+        console.print(f"{name}: {value}", highlight=False)
+
+
 @determination_app.command("attestation")
 def determination_attestation(
     determination_id: Annotated[uuid.UUID, typer.Argument()],
@@ -480,11 +532,13 @@ def attestation_verify(
         print(json.dumps(stmt, indent=2))
         return
     model = predicate.get("model", {})
+    rates = predicate.get("error_rates")
+    bounds = f", error rates alpha {rates['alpha']} / beta {rates['beta']}" if rates else ""
     console.print(
         f"valid: {model.get('name')} {model.get('version')} (family {model.get('family')}) is"
         f" [bold]{str(predicate['verdict']).replace('_', ' ')}[/bold]"
         f" — mode {predicate['mode']}, pack {predicate['benchmark'].get('pack_sha256')},"
-        f" policy commitment {predicate['policy'].get('commitment')}, {predicate.get('date')}",
+        f" policy commitment {predicate['policy'].get('commitment')}{bounds}, {predicate.get('date')}",
         highlight=False,
     )
 

@@ -15,8 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from forewarn.accounts import service
 from forewarn.accounts.schemas import OrganisationIn, OrgKind, PersonIn, Role
+from forewarn.clearinghouse.feed import demo as feed_demo
 from forewarn.core.errors import NotFound
 from forewarn.core.jobs import Runtime
+from forewarn.earlyaccess.partners import demo as partners_demo
+from forewarn.earlyaccess.review import demo as review_demo
 
 ORGS: list[tuple[str, OrgKind, str | None, str | None]] = [
     ("National Security Agency", OrgKind.AGENCY, "NSA", None),
@@ -95,7 +98,10 @@ async def seed(session: AsyncSession, runtime: Runtime) -> list[str]:
             actor=None,
         )
     lines = await seed_benchmark(session, runtime)
+    lines += await review_demo.seed_demo(session, runtime)
+    lines += await partners_demo.seed_demo(session, runtime, password=password)
     lines += await seed_grants_and_workforce(session)
+    lines += await feed_demo.seed_demo(session, runtime)
     lines += ["Demo world ready: sign in as any of"]
     lines += [
         f"  {email:32} {org_ref:34} {', '.join(r.value for r in roles)}"

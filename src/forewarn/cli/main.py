@@ -11,10 +11,15 @@ import typer
 
 from forewarn.cli.accounts import org_app, token_app, user_app
 from forewarn.cli.advisories import advisories_app
+from forewarn.cli.agent import agent_app
+from forewarn.cli.assessments import assessments_app
 from forewarn.cli.benchmark import attestation_app, benchmark_app
 from forewarn.cli.common import err_console
+from forewarn.cli.feed import feed_app
 from forewarn.cli.grants import grants_app
 from forewarn.cli.ledger import ledger_app
+from forewarn.cli.partners import partners_app
+from forewarn.cli.review import review_app
 from forewarn.cli.scan import scan
 from forewarn.cli.workforce import workforce_app
 
@@ -36,9 +41,14 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(advisories_app, name="advisories")
+app.add_typer(feed_app, name="feed")
+app.add_typer(agent_app, name="agent")
 app.add_typer(benchmark_app, name="benchmark")
+app.add_typer(assessments_app, name="assessments")
+app.add_typer(review_app, name="review")
 app.add_typer(attestation_app, name="attestation")
 app.add_typer(grants_app, name="grants")
+app.add_typer(partners_app, name="partners")
 app.add_typer(workforce_app, name="workforce")
 app.command("scan")(scan)
 

@@ -3,8 +3,9 @@
 Exit status: 0 when no scanned component is affected, 1 when one is, 2 on bad input (the SBOM, an
 advisory record, a VEX document, or the options), with one line on stderr saying what is wrong.
 
-Without ``--advisories`` the scan would ask a forewarn server (``--server URL --token TOKEN``); the
-server's scan endpoint does not exist yet, so that mode refuses with a clear message (exit 2).
+Without ``--advisories`` the scan asks a forewarn server (``--server URL --token TOKEN``): the SBOM is
+sent to ``POST /api/v1/scan``, matched against the server's published advisories and not stored; the
+output (table or ``--json``) and the exit status are the same as offline.
 """
 
 from __future__ import annotations
@@ -203,31 +204,11 @@ def _package(component: Component) -> dict[str, str | None]:
 
 
 def report_json(inventory: Inventory, report: MatchReport[Component]) -> dict[str, Any]:
-    """The ``--json`` document: ``{"results": [...], "unscannable": [...]}``."""
-    grouped: dict[tuple[str | None, ...], set[str]] = {}
-    for found in report.matches:
-        p = _package(found.component)
-        grouped.setdefault((p["ecosystem"], p["name"], p["version"], p["purl"]), set()).add(found.advisory.id)
-    results = [
-        {
-            "package": dict(zip(("ecosystem", "name", "version", "purl"), key, strict=True)),
-            "advisories": sorted(ids),
-        }
-        for key, ids in sorted(grouped.items(), key=lambda kv: tuple(str(k) for k in kv[0]))
-    ]
-    unscannable: list[dict[str, Any]] = [
-        {"package": _package(u.component), "location": u.component.location, "reason": u.reason}
-        for u in inventory.unscannable
-    ]
-    unscannable.extend(
-        {
-            "package": _package(u.component),
-            "location": u.component.location,
-            "reason": f"{u.advisory_id} could not be evaluated: {u.reason}",
-        }
-        for u in report.undetermined
-    )
-    return {"results": results, "unscannable": unscannable}
+    """The ``--json`` document: ``{"results": [...], "unscannable": [...]}`` (one shape with the server's
+    scan, :mod:`forewarn.clearinghouse.matching.report`)."""
+    from forewarn.clearinghouse.matching.report import report_json as build
+
+    return build(inventory, report)
 
 
 def _print_table(
@@ -292,6 +273,106 @@ def _print_table(
 # --------------------------------------------------------------------------------------------------
 
 
+def _print_remote_table(source: Path, doc: dict[str, Any], server: str) -> None:
+    """The offline table, from the server's answer (``ScanOut``)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    spec = f" {doc['spec_version']}" if doc.get("spec_version") else ""
+    console.print(
+        f"Scanned [bold]{escape(source.name)}[/bold] ({escape(str(doc['format']))}{escape(spec)}): "
+        f"{doc['components']} components against {doc['advisories']} published advisories "
+        f"of {escape(server)}"
+    )
+    results = doc["results"]
+    if results:
+        table = Table(title="Affected components", title_justify="left")
+        for column in ("Package", "Version", "Ecosystem", "Advisories", "Fixed in"):
+            table.add_column(column)
+        for r in results:
+            p = r["package"]
+            table.add_row(
+                escape(p["name"] or ""),
+                escape(p["version"] or ""),
+                escape(p["ecosystem"] or ""),
+                escape(", ".join(r["advisories"])),
+                escape(", ".join(r.get("fixed") or ())),
+            )
+        console.print(table)
+    else:
+        console.print("[green]No known vulnerabilities in the scanned components.[/green]")
+    for found in doc.get("suppressed") or ():
+        p = found["package"]
+        shown = f"{p['name']}@{p['version']}"
+        console.print(
+            f"Suppressed by VEX: {escape(found['advisory'])} on {escape(shown)} "
+            f"({escape(found['status'])}: {escape(found['reason'][:120])})"
+        )
+    not_scanned = doc["unscannable"]
+    if not_scanned:
+        console.print(f"Not scanned ({len(not_scanned)}):")
+        for u in not_scanned[:TABLE_UNSCANNABLE]:
+            p = u["package"]
+            name = p["name"] or p["purl"] or "(unnamed)"
+            shown = f"{name}@{p['version']}" if p["version"] else name
+            console.print(f"  {escape(shown)} [dim]{escape(u['location'])}[/dim]: {escape(u['reason'])}")
+        if len(not_scanned) > TABLE_UNSCANNABLE:
+            console.print(f"  … and {len(not_scanned) - TABLE_UNSCANNABLE} more (--json lists them all)")
+    if results:
+        console.print(f"[bold red]{len(results)} affected component(s).[/bold red]")
+
+
+def _scan_remote(sbom: Path, server: str, token: str | None, *, as_json: bool) -> int:
+    """Ask *server*'s ``POST /api/v1/scan``; print as offline; the exit status."""
+    import httpx
+
+    from forewarn.clearinghouse.inventory.sbom import MAX_SBOM_BYTES
+
+    if not token:
+        raise _fail("--server needs --token TOKEN (or FOREWARN_TOKEN): an API token of your organisation")
+    if not server.startswith(("https://", "http://")):
+        raise _fail(f"--server {server[:100]!r} is not an http(s) URL")
+    try:
+        raw = _read_file(sbom, MAX_SBOM_BYTES, "SBOM")
+    except BadInput as exc:
+        raise _fail(str(exc)) from None
+    url = server.rstrip("/") + "/api/v1/scan"
+    try:
+        response = httpx.post(
+            url,
+            content=raw,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"},
+            timeout=300,
+        )
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach {server}: {type(exc).__name__}") from None
+    if response.status_code in (401, 403):
+        raise _fail(f"{server} refused the token (HTTP {response.status_code})")
+    if not response.is_success:
+        detail = f"HTTP {response.status_code}"
+        try:
+            body = response.json()
+            detail = str(body.get("detail") or detail)
+            problems = "; ".join(
+                f"{p['field']}: {p['message']}" if p.get("field") else str(p["message"])
+                for p in body.get("problems") or ()
+            )
+            detail += f": {problems}" if problems else ""
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass
+        what = f"SBOM {sbom}" if response.status_code in (413, 422) else str(server)
+        raise _fail(f"{what}: {detail[:1000]}")
+    doc = response.json()
+    if as_json:
+        results = [{"package": r["package"], "advisories": r["advisories"]} for r in doc["results"]]
+        print(
+            json.dumps({"results": results, "unscannable": doc["unscannable"]}, indent=2, ensure_ascii=False)
+        )
+    else:
+        _print_remote_table(sbom, doc, server)
+    return 1 if doc["results"] else 0
+
+
 def _fail(message: str) -> typer.Exit:
     err_console.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
     return typer.Exit(2)
@@ -325,7 +406,10 @@ def scan(
     server: Annotated[
         str | None,
         typer.Option(
-            "--server", envvar="FOREWARN_SERVER", metavar="URL", help="A forewarn server (not available yet)."
+            "--server",
+            envvar="FOREWARN_SERVER",
+            metavar="URL",
+            help="Ask this forewarn server instead of --advisories (the SBOM is matched, not stored).",
         ),
     ] = None,
     token: Annotated[
@@ -343,13 +427,11 @@ def scan(
     from forewarn.clearinghouse.matching.vex import VexIndex
     from forewarn.core.errors import ForewarnError
 
-    del token  # reserved for --server
     if advisories is None:
         if server:
-            raise _fail(
-                "scanning against a forewarn server is not available yet; "
-                "use --advisories PATH (a folder or zip of OSV records)"
-            )
+            if vex:
+                raise _fail("--vex is applied offline only; with --server, embed CycloneDX VEX in the SBOM")
+            raise typer.Exit(_scan_remote(sbom, server, token, as_json=as_json))
         raise _fail("give --advisories PATH (a folder or zip of OSV JSON records)")
     try:
         raw = _read_file(sbom, MAX_SBOM_BYTES, "SBOM")

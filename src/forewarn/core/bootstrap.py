@@ -38,7 +38,7 @@ def migrate(url: str) -> None:
     """Apply every migration up to head (idempotent)."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), "heads")
+    command.upgrade(alembic_config(url), "head")
 
 
 def open_runtime(settings: Settings, *, apply_migrations: bool = True) -> Runtime:

@@ -42,7 +42,7 @@ RuntimeDep = Annotated["Runtime", Depends(get_runtime)]
 def wants_html(request: Request) -> bool:
     """Pages get pages and the API gets JSON; elsewhere the Accept header decides."""
     path = request.url.path
-    if path.startswith(("/api/", "/gateway/")) or path in ("/healthz", "/metrics"):
+    if path.startswith(("/api/", "/gateway/v1/")) or path in ("/healthz", "/metrics"):
         return False
     accept = request.headers.get("accept", "")
     return "text/html" in accept or "json" not in accept

@@ -35,8 +35,13 @@ JOB_MODULES: dict[str, str] = {
     "ledger": "forewarn.ledger.jobs",
     "advisories": "forewarn.clearinghouse.advisories.jobs",
     "benchmark": "forewarn.earlyaccess.benchmark.jobs",
+    "gateway": "forewarn.earlyaccess.gateway.jobs",
+    "review": "forewarn.earlyaccess.review.jobs",
+    "assessments": "forewarn.earlyaccess.review.assessments.jobs",
+    "partners": "forewarn.earlyaccess.partners.jobs",
     "matching": "forewarn.clearinghouse.matching.jobs",
     "distribution": "forewarn.clearinghouse.distribution.jobs",
+    "feed": "forewarn.clearinghouse.feed.jobs",
 }
 
 

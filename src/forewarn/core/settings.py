@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,10 @@ class Settings(BaseSettings):
     benchmark_max_tokens: int = 48
     #: A candidate's résumé (PDF or plain text) on a Tech Force application.
     workforce_max_resume_bytes: int = 524_288
+    #: Attachments of a grant application (PDF, PNG, plain text, Markdown, CSV, JSON): size of each
+    #: (kept under ``max_body_bytes`` with room for the form) and how many per application.
+    grants_max_attachment_bytes: int = 786_432
+    grants_max_attachments: int = 10
     benchmark_run_timeout_seconds: float = 3600.0
     benchmark_allow_mock_endpoints: bool = False
     #: Clearinghouse notices: the SMTP relay (unset host: email delivery fails closed, recorded), the
@@ -86,6 +91,43 @@ class Settings(BaseSettings):
     notice_delivery_max_attempts: int = 8
     notice_retry_base_seconds: int = 4
     notice_retry_max_seconds: int = 3600
+    #: Assessments: the largest evidence file or imported report (garak JSONL, Inspect log) and the
+    #: most lines read from a garak report.
+    assessment_max_evidence_bytes: int = 26_214_400
+    assessment_max_import_lines: int = 200_000
+    #: The signed patch feed (TUF): how long each role's metadata is valid once signed. The
+    #: timestamp is re-signed hourly by ``feed:refresh``; the others when half their life is gone.
+    feed_timestamp_expiry_hours: int = 24
+    feed_snapshot_expiry_days: int = 7
+    feed_targets_expiry_days: int = 30
+    feed_root_expiry_days: int = 365
+    #: Hashed bins of the feed's targets (a power of two up to 65536; 0: flat). The hourly refresh
+    #: moves an existing feed into this layout. See docs/feed.md §5.
+    feed_hash_bins: int = 4096
+
+    #: Review programme: a window's length from access start (a programme setting; the order says 30
+    #: days), whether a window needs a "covered" determination first, and message limits.
+    review_window_days: int = 30
+    review_require_covered: bool = True
+    review_max_message_chars: int = 20_000
+    review_max_attachment_bytes: int = 10_485_760
+    review_max_attachments: int = 5
+
+    #: Model gateway (earlyaccess/gateway): the largest request body it accepts, the upstream timeouts
+    #: (connect; and for a response, or between two chunks of a stream), the largest upstream
+    #: response it reads, the ``max_tokens`` it sets when a caller gives none (the budget reserves it),
+    #: and the size of its pool of upstream connections.
+    gateway_max_body_bytes: int = 1_048_576
+    gateway_upstream_connect_timeout_seconds: float = 5.0
+    gateway_upstream_timeout_seconds: float = 120.0
+    gateway_max_response_bytes: int = 16_777_216
+    gateway_default_max_tokens: int = 1024
+    gateway_max_connections: int = 256
+    #: PostgreSQL ``synchronous_commit`` of the gateway's own connections. "off": a call's admission
+    #: and usage record are visible to every other call at once (the limits hold), but a crash of the
+    #: database server itself may lose the last moments (≈ 3 x wal_writer_delay) of records; "on":
+    #: every call waits for two WAL flushes to disk. See docs/gateway.md.
+    gateway_synchronous_commit: Literal["on", "off", "local", "remote_write", "remote_apply"] = "off"
 
     @property
     def public_base_url(self) -> str:

@@ -5,17 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from forewarn.accounts.http import public, require
 from forewarn.accounts.schemas import Principal
-from forewarn.core.http import Session
+from forewarn.core.errors import InvalidInput, Problem
+from forewarn.core.http import RuntimeDep, Session
 from forewarn.grants import policy, service
 from forewarn.grants.schemas import (
     ApplicationIn,
     ApplicationOut,
     AssignIn,
     AssignmentOut,
+    AttachmentOut,
     AwardOut,
     CallIn,
     CallOut,
@@ -170,3 +172,74 @@ async def decide_milestone(
 @router.post("/milestones/{milestone_id}/disbursement", response_model=AwardOut)
 async def disburse(milestone_id: uuid.UUID, session: Session, actor: Officer) -> AwardOut:
     return await service.disburse(session, milestone_id=milestone_id, actor=actor)
+
+
+@router.post("/applications/{application_id}/attachments", response_model=AttachmentOut, status_code=201)
+async def add_attachment(
+    application_id: uuid.UUID,
+    request: Request,
+    session: Session,
+    runtime: RuntimeDep,
+    actor: Applicant,
+    filename: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+) -> AttachmentOut:
+    """Send the file as a ``multipart/form-data`` part named ``file``, or as the raw request body
+    with its ``Content-Type`` and ``?filename=``."""
+    limit = runtime.settings.grants_max_attachment_bytes
+    declared = request.headers.get("content-type")
+    if (declared or "").lower().startswith("multipart/form-data"):
+        upload = (await request.form()).get("file")
+        if upload is None or isinstance(upload, str) or not upload.filename:
+            raise InvalidInput("no file", problems=[Problem("file", "send the file as the part 'file'")])
+        raw, filename, declared = await upload.read(limit + 1), upload.filename, upload.content_type
+    else:
+        if filename is None:
+            raise InvalidInput("name the file", problems=[Problem("filename", "add ?filename=<name>")])
+        raw = await request.body()
+    return await service.add_attachment(
+        session,
+        application_id=application_id,
+        raw=raw,
+        filename=filename,
+        declared_type=declared,
+        actor=actor,
+        key=runtime.keys.data,
+        max_bytes=limit,
+        max_count=runtime.settings.grants_max_attachments,
+    )
+
+
+def attachment_response(raw: bytes, meta: AttachmentOut) -> Response:
+    """A download: never rendered inline, never sniffed into another type."""
+    media_type = meta.media_type + ("; charset=utf-8" if meta.media_type.startswith("text/") else "")
+    return Response(
+        raw,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{meta.name}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/attachments/{attachment_id}", response_class=Response)
+async def get_attachment(
+    attachment_id: uuid.UUID, session: Session, runtime: RuntimeDep, actor: SignedIn
+) -> Response:
+    raw, meta = await service.get_attachment(
+        session, attachment_id=attachment_id, actor=actor, key=runtime.keys.data
+    )
+    return attachment_response(raw, meta)
+
+
+@router.delete(
+    "/applications/{application_id}/attachments/{attachment_id}", status_code=204, response_class=Response
+)
+async def delete_attachment(
+    application_id: uuid.UUID, attachment_id: uuid.UUID, session: Session, actor: Applicant
+) -> Response:
+    await service.delete_attachment(
+        session, application_id=application_id, attachment_id=attachment_id, actor=actor
+    )
+    return Response(status_code=204)

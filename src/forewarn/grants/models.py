@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -55,6 +55,28 @@ class Application(IdMixin, CreatedMixin, Base):
     submitted_at: Mapped[datetime | None]
     decision_rationale: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[datetime | None]
+
+
+class Attachment(IdMixin, CreatedMixin, Base):
+    """A file attached to an application, sealed at rest (AES-GCM under the programme's data key).
+
+    The associated data binds the ciphertext to this row and its application, so a sealed blob copied
+    to another row (or another application) does not open. ``sha256`` is of the plaintext.
+    """
+
+    __tablename__ = "gr_attachments"
+
+    application_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("gr_applications.id", ondelete="CASCADE"), index=True
+    )
+    uploaded_by_person_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL")
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(60))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Assignment(IdMixin, CreatedMixin, Base):

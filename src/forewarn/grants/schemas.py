@@ -122,6 +122,17 @@ class ReviewOut(BaseModel):
     comments: dict[str, str]
 
 
+class AttachmentOut(BaseModel):
+    """An attachment's description (never its content: that is a separate, checked download)."""
+
+    id: uuid.UUID
+    name: str
+    media_type: str
+    size: int
+    sha256: str
+    uploaded_at: datetime
+
+
 class ApplicationOut(BaseModel):
     id: uuid.UUID
     call_id: uuid.UUID
@@ -139,6 +150,7 @@ class ApplicationOut(BaseModel):
     decided_at: datetime | None
     decision_rationale: str | None
     reviews: list[ReviewOut] | None = None
+    attachments: list[AttachmentOut] = Field(default_factory=list)
 
 
 class AssignIn(Strict):
@@ -221,6 +233,10 @@ class Performance(BaseModel):
     rejected: int
     open: int
     median_hours_to_validation: float | None
+    #: Advisories the clearinghouse published from the tool's validated reports.
+    advisories_published: int = 0
+    #: Organisations (operators) with a match to one of those advisories: a count, never who.
+    operators_matched: int = 0
 
 
 class ToolOut(BaseModel):

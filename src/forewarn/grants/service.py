@@ -13,7 +13,11 @@ Invariants:
   returned, disbursement, tool registered) are transparency-log entries with ids, public reasons and
   ``sha256`` hashes only: never an applicant's business details (approach, budget lines, team) or a
   reviewer's comments;
-- a funded tool's performance is read from the clearinghouse through its service, never its tables.
+- a funded tool's performance is read from the clearinghouse through its services (advisories and
+  matching), never its tables; the operators its findings reached are a count, never names;
+- an attachment is checked (size, count, name, declared type against its bytes) before anything is
+  written, sealed at rest with the programme's data key under associated data naming its row and
+  application, and opened only for those who may read the application.
 """
 
 from __future__ import annotations
@@ -33,15 +37,28 @@ from forewarn.accounts import policy as accounts_policy
 from forewarn.accounts import service as accounts
 from forewarn.accounts.schemas import Principal, TokenIn
 from forewarn.clearinghouse.advisories import service as advisories
+from forewarn.clearinghouse.matching import service as matching
 from forewarn.core.clock import utcnow
-from forewarn.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
-from forewarn.grants import policy
-from forewarn.grants.models import Application, Assignment, Award, Call, Disbursement, Milestone, Tool
+from forewarn.core.db import new_id
+from forewarn.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, TooLarge
+from forewarn.core.keys import DataKey
+from forewarn.grants import files, policy
+from forewarn.grants.models import (
+    Application,
+    Assignment,
+    Attachment,
+    Award,
+    Call,
+    Disbursement,
+    Milestone,
+    Tool,
+)
 from forewarn.grants.schemas import (
     ApplicationIn,
     ApplicationOut,
     ApplicationState,
     AssignmentOut,
+    AttachmentOut,
     AwardOut,
     CallIn,
     CallOut,
@@ -223,6 +240,7 @@ async def _application_out(
             )
         ).all()
         reviews = [ReviewOut(scores=r.scores or {}, comments=r.comments or {}) for r in rows]
+    attached = await _attachments(session, app.id)
     return ApplicationOut(
         id=app.id,
         call_id=app.call_id,
@@ -240,6 +258,7 @@ async def _application_out(
         decided_at=app.decided_at,
         decision_rationale=app.decision_rationale if policy.reviews_visible_to_applicant(app.state) else None,
         reviews=reviews,
+        attachments=[_attachment_out(a) for a in attached],
     )
 
 
@@ -655,13 +674,18 @@ async def decide(
             f"rank {row.rank} of {sum(r.rank is not None for r in rows)}"
             f" by the call's published rule: {RANKING_RULE}"
         )[:400],
-        sealed_hashes={"rationale": _digest(data.rationale), "application": _digest(_app_terms(app))},
+        sealed_hashes={
+            "rationale": _digest(data.rationale),
+            "application": _digest(_app_terms(app, await _attachments(session, app.id))),
+        },
     )
     return await _application_out(session, app)
 
 
-def _app_terms(app: Application) -> dict[str, Any]:
+def _app_terms(app: Application, attached: list[Attachment]) -> dict[str, Any]:
+    """What the decision was made on; logged as one hash (attachments by their own hashes)."""
     return {
+        "attachments": [a.sha256 for a in attached],
         "tool_name": app.tool_name,
         "summary": app.summary,
         "approach": app.approach,
@@ -694,7 +718,13 @@ async def _award_out(session: AsyncSession, award: Award, *, performance: bool =
         stats = await advisories.reporter_statistics(
             session, organisation_id=app.organisation_id, since=tool.created_at
         )
-        perf = Performance.model_validate(stats)
+        published = await advisories.reporter_publications(
+            session, organisation_id=app.organisation_id, since=tool.created_at
+        )
+        reached = await matching.organisations_matched(session, advisory_ids=published)
+        perf = Performance.model_validate(
+            {**stats, "advisories_published": len(published), "operators_matched": reached}
+        )
     return AwardOut(
         id=award.id,
         application_id=app.id,
@@ -889,3 +919,109 @@ async def award_for_application(session: AsyncSession, *, application_id: uuid.U
 
 def deadline_left(closes_at: datetime) -> float:
     return (closes_at - utcnow()).total_seconds()
+
+
+# --------------------------------------------------------------------------------------------------
+# Attachments
+# --------------------------------------------------------------------------------------------------
+
+
+def _attachment_aad(attachment_id: uuid.UUID, application_id: uuid.UUID) -> bytes:
+    return b"forewarn grants attachment v1\n" + attachment_id.bytes + application_id.bytes
+
+
+def _attachment_out(a: Attachment) -> AttachmentOut:
+    return AttachmentOut(
+        id=a.id, name=a.name, media_type=a.media_type, size=a.size, sha256=a.sha256, uploaded_at=a.created_at
+    )
+
+
+async def _attachments(session: AsyncSession, application_id: uuid.UUID) -> list[Attachment]:
+    query = (
+        select(Attachment)
+        .where(Attachment.application_id == application_id)
+        .order_by(Attachment.created_at, Attachment.name)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def add_attachment(
+    session: AsyncSession,
+    *,
+    application_id: uuid.UUID,
+    raw: bytes,
+    filename: str,
+    declared_type: str | None,
+    actor: Principal,
+    key: DataKey,
+    max_bytes: int,
+    max_count: int,
+) -> AttachmentOut:
+    """Attach a file to a draft application while the call is open; checked before anything is written."""
+    app = await _application(session, application_id, actor)
+    _require(policy.owns_application(actor, app.organisation_id), "attach files to this application")
+    if app.state != ApplicationState.DRAFT.value:
+        raise Conflict(f"the application is {app.state}; attach files to drafts only")
+    _open(await _call(session, app.call_id, actor), "attach files")
+    if not raw:
+        raise InvalidInput("empty file", problems=[Problem("file", "is empty")])
+    if len(raw) > max_bytes:
+        raise TooLarge("the file is too large", problems=[Problem("file", f"at most {max_bytes} bytes")])
+    count = await session.scalar(
+        select(func.count()).select_from(Attachment).where(Attachment.application_id == app.id)
+    )
+    if int(count or 0) >= max_count:
+        raise InvalidInput(
+            "too many attachments", problems=[Problem("file", f"at most {max_count} files per application")]
+        )
+    name, media_type = files.check(raw, filename=filename, declared_type=declared_type)
+    attachment_id = new_id()
+    row = Attachment(
+        id=attachment_id,
+        application_id=app.id,
+        uploaded_by_person_id=actor.person_id,
+        name=name,
+        media_type=media_type,
+        size=len(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        content_sealed=key.seal(raw, aad=_attachment_aad(attachment_id, app.id)),
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    return _attachment_out(row)
+
+
+async def get_attachment(
+    session: AsyncSession, *, attachment_id: uuid.UUID, actor: Principal, key: DataKey
+) -> tuple[bytes, AttachmentOut]:
+    """The file and its description, for those who may read the application (else "not found")."""
+    row = await session.get(Attachment, attachment_id)
+    if row is None:
+        raise NotFound("no such attachment")
+    try:
+        await _application(session, row.application_id, actor)
+    except NotFound:
+        raise NotFound("no such attachment") from None
+    raw = key.open(row.content_sealed, aad=_attachment_aad(row.id, row.application_id))
+    if hashlib.sha256(raw).hexdigest() != row.sha256:  # pragma: no cover - AES-GCM already authenticates
+        raise Conflict("the stored attachment does not match its hash")
+    return raw, _attachment_out(row)
+
+
+async def delete_attachment(
+    session: AsyncSession, *, application_id: uuid.UUID, attachment_id: uuid.UUID, actor: Principal
+) -> None:
+    """The applicant removes a file from a draft application."""
+    row = await session.get(Attachment, attachment_id)
+    if row is None or row.application_id != application_id:
+        raise NotFound("no such attachment")
+    try:
+        app = await _application(session, row.application_id, actor)
+    except NotFound:
+        raise NotFound("no such attachment") from None
+    _require(policy.owns_application(actor, app.organisation_id), "remove files from this application")
+    if app.state != ApplicationState.DRAFT.value:
+        raise Conflict(f"the application is {app.state}; its files can no longer change")
+    await session.delete(row)
+    await session.flush()

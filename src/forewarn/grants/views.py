@@ -16,9 +16,10 @@ from pydantic import ValidationError
 from forewarn.accounts.http import public, require
 from forewarn.accounts.schemas import Principal
 from forewarn.core.errors import InvalidInput, Problem
-from forewarn.core.http import Session
+from forewarn.core.http import RuntimeDep, Session
 from forewarn.core.pages import FLASH, add_nav, render
 from forewarn.grants import policy, service
+from forewarn.grants.api import attachment_response
 from forewarn.grants.schemas import (
     ApplicationIn,
     CallIn,
@@ -53,6 +54,8 @@ FLASH.update(
         "milestone-reported": "Your milestone report is sent.",
         "milestone-decided": "The milestone decision is recorded.",
         "disbursed": "The disbursement is recorded.",
+        "attached": "The file is attached.",
+        "attachment-removed": "The file is removed.",
     }
 )
 
@@ -71,11 +74,13 @@ def _parse(model: Any, data: dict[str, Any]) -> Any:
 
 def _day(value: str, field: str) -> str:
     try:
-        return datetime.fromisoformat(value.strip()).replace(tzinfo=UTC).isoformat()
+        when = datetime.fromisoformat(value.strip())
     except ValueError:
         raise InvalidInput(
-            "not a date", problems=[Problem(field, "use YYYY-MM-DD or YYYY-MM-DDTHH:MM")]
+            "not a date", problems=[Problem(field, "use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]")]
         ) from None
+    # A time without an offset is UTC (as the form says); one with an offset is converted, not relabelled.
+    return (when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)).isoformat()
 
 
 def _criteria(text: str) -> list[dict[str, Any]]:
@@ -161,7 +166,9 @@ async def create_call(request: Request, session: Session, actor: Officer) -> Res
 
 
 @router.get("/grants/calls/{call_id}", name="grants_call")
-async def call_page(request: Request, call_id: uuid.UUID, session: Session, actor: Anyone) -> Response:
+async def call_page(
+    request: Request, call_id: uuid.UUID, session: Session, runtime: RuntimeDep, actor: Anyone
+) -> Response:
     call = await service.get_call(session, call_id=call_id, actor=actor)
     runs = policy.can_run_call(actor, call.agency_organisation_id)
     applications = (
@@ -178,6 +185,7 @@ async def call_page(request: Request, call_id: uuid.UUID, session: Session, acto
         applicant=policy.is_applicant(actor),
         detects=list(Detects),
         open=call.state == "published" and service.deadline_left(call.closes_at) > 0,
+        max_attachment_bytes=runtime.settings.grants_max_attachment_bytes,
     )
 
 
@@ -203,10 +211,37 @@ def _application_in(f: dict[str, Any]) -> ApplicationIn:
     return data
 
 
+async def _attach_uploads(
+    request: Request, session: Session, runtime: RuntimeDep, application_id: uuid.UUID, actor: Principal
+) -> int:
+    """Attach every file of the form's ``file`` field; the first bad one fails the whole request."""
+    limit = runtime.settings.grants_max_attachment_bytes
+    done = 0
+    for upload in (await request.form()).getlist("file"):
+        if isinstance(upload, str) or not upload.filename:
+            continue
+        await service.add_attachment(
+            session,
+            application_id=application_id,
+            raw=await upload.read(limit + 1),
+            filename=upload.filename,
+            declared_type=upload.content_type,
+            actor=actor,
+            key=runtime.keys.data,
+            max_bytes=limit,
+            max_count=runtime.settings.grants_max_attachments,
+        )
+        done += 1
+    return done
+
+
 @router.post("/grants/calls/{call_id}/apply")
-async def apply(request: Request, call_id: uuid.UUID, session: Session, actor: Applicant) -> Response:
+async def apply(
+    request: Request, call_id: uuid.UUID, session: Session, runtime: RuntimeDep, actor: Applicant
+) -> Response:
     f = await _form(request)
     app = await service.create_application(session, call_id=call_id, data=_application_in(f), actor=actor)
+    await _attach_uploads(request, session, runtime, app.id, actor)
     if f.get("action") == "submit":
         await service.submit_application(session, application_id=app.id, actor=actor)
         return _back(f"/grants/applications/{app.id}", "application-submitted")
@@ -233,6 +268,35 @@ async def application_page(
         assignment=mine,
         award_id=award_id,
     )
+
+
+@router.post("/grants/applications/{application_id}/attachments")
+async def add_attachments(
+    request: Request, application_id: uuid.UUID, session: Session, runtime: RuntimeDep, actor: Applicant
+) -> Response:
+    if not await _attach_uploads(request, session, runtime, application_id, actor):
+        raise InvalidInput("no file", problems=[Problem("file", "choose a file to attach")])
+    return _back(f"/grants/applications/{application_id}", "attached")
+
+
+@router.get("/grants/attachments/{attachment_id}")
+async def download_attachment(
+    attachment_id: uuid.UUID, session: Session, runtime: RuntimeDep, actor: SignedIn
+) -> Response:
+    raw, meta = await service.get_attachment(
+        session, attachment_id=attachment_id, actor=actor, key=runtime.keys.data
+    )
+    return attachment_response(raw, meta)
+
+
+@router.post("/grants/applications/{application_id}/attachments/{attachment_id}/delete")
+async def remove_attachment(
+    application_id: uuid.UUID, attachment_id: uuid.UUID, session: Session, actor: Applicant
+) -> Response:
+    await service.delete_attachment(
+        session, application_id=application_id, attachment_id=attachment_id, actor=actor
+    )
+    return _back(f"/grants/applications/{application_id}", "attachment-removed")
 
 
 @router.post("/grants/applications/{application_id}/{action}")

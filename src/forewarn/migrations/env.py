@@ -18,8 +18,12 @@ MODEL_MODULES = [
     "forewarn.clearinghouse.inventory.models",
     "forewarn.clearinghouse.matching.models",
     "forewarn.clearinghouse.distribution.models",
+    "forewarn.clearinghouse.feed.models",
     "forewarn.earlyaccess.review.models",
+    "forewarn.earlyaccess.review.assessments.models",
+    "forewarn.earlyaccess.gateway.models",
     "forewarn.earlyaccess.benchmark.models",
+    "forewarn.earlyaccess.partners.models",
     "forewarn.grants.models",
     "forewarn.workforce.models",
 ]

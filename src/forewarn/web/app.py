@@ -17,13 +17,23 @@ from forewarn.accounts import views as accounts_views
 from forewarn.accounts.http import rule_of
 from forewarn.clearinghouse.advisories import api as advisories_api
 from forewarn.clearinghouse.advisories import views as advisories_views
+from forewarn.clearinghouse.feed import api as feed_api
+from forewarn.clearinghouse.feed import views as feed_views
 from forewarn.clearinghouse.inventory import api as inventory_api
 from forewarn.clearinghouse.matching import api as matching_api
 from forewarn.clearinghouse.matching import views as matching_views
 from forewarn.core.jobs import Runtime
 from forewarn.earlyaccess.benchmark import api as benchmark_api
 from forewarn.earlyaccess.benchmark import views as benchmark_views
+from forewarn.earlyaccess.gateway import api as gateway_api
+from forewarn.earlyaccess.gateway import proxy as gateway_proxy
+from forewarn.earlyaccess.gateway import views as gateway_views
+from forewarn.earlyaccess.partners import api as partners_api
+from forewarn.earlyaccess.partners import views as partners_views
 from forewarn.earlyaccess.review import api as review_api
+from forewarn.earlyaccess.review import views as review_views
+from forewarn.earlyaccess.review.assessments import api as assessments_api
+from forewarn.earlyaccess.review.assessments import views as assessments_views
 from forewarn.grants import api as grants_api
 from forewarn.grants import views as grants_views
 from forewarn.ledger import api as ledger_api
@@ -44,17 +54,28 @@ API_ROUTERS = [
     advisories_api.router,
     inventory_api.router,
     matching_api.router,
+    feed_api.router,
     benchmark_api.router,
     review_api.router,
+    assessments_api.router,
+    gateway_api.router,
+    partners_api.router,
     grants_api.router,
     workforce_api.router,
+    review_api.last_router,  # withdrawal (closes windows): last, see review.api
 ]
 PAGE_ROUTERS = [
+    assessments_views.router,
+    gateway_proxy.router,
+    gateway_views.router,
     accounts_views.router,
     ledger_views.router,
     advisories_views.router,
     matching_views.router,
+    feed_views.router,
     benchmark_views.router,
+    review_views.router,
+    partners_views.router,
     grants_views.router,
     workforce_views.router,
     views.router,

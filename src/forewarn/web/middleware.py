@@ -37,6 +37,8 @@ UPLOAD_PREFIXES: list[str] = [
     # operators' SBOMs (inventories of large systems)
     "/api/v1/operator/assets",
     "/operator/upload",
+    # vendors' and analysts' patch files for the signed feed
+    "/api/v1/feed/advisories",
     # benchmark custodians: sealed packs
     "/api/v1/benchmark/packs",
     "/benchmark/packs",
@@ -80,7 +82,7 @@ class RequestContext:
         try:
             declared = headers.get("content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
-                await self._reject(send_wrapped, limit)
+                await self._reject(send_wrapped, limit, path)
                 return
             received = 0
 
@@ -96,7 +98,7 @@ class RequestContext:
             try:
                 await self.app(scope, receive_limited, send_wrapped)
             except _TooLarge:
-                await self._reject(send_wrapped, limit)
+                await self._reject(send_wrapped, limit, path)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -115,17 +117,21 @@ class RequestContext:
             request_id.reset(token)
 
     @staticmethod
-    async def _reject(send: Send, limit: int) -> None:
-        body: dict[str, Any] = problem_body(
-            413, "Too large", f"the request body is larger than the limit of {limit} bytes"
-        )
+    async def _reject(send: Send, limit: int, path: str = "") -> None:
+        detail = f"the request body is larger than the limit of {limit} bytes"
+        body: dict[str, Any] = problem_body(413, "Too large", detail)
+        ctype = b"application/problem+json"
+        if path.startswith("/gateway/v1/"):  # the model gateway answers in OpenAI's error shape
+            body = {"error": {"message": detail, "type": "invalid_request_error", "param": None,
+                              "code": "request_too_large"}}
+            ctype = b"application/json"
         raw = json.dumps(body).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", b"application/problem+json"),
+                    (b"content-type", ctype),
                     (b"content-length", str(len(raw)).encode()),
                 ],
             }

@@ -132,12 +132,17 @@ async def attach_resume(
         filename=filename,
         actor=actor,
         max_bytes=runtime.settings.workforce_max_resume_bytes,
+        key=runtime.keys.data,
     )
 
 
 @router.get("/applications/{application_id}/resume")
-async def get_resume(application_id: uuid.UUID, session: Session, actor: Candidate) -> Response:
-    raw, media_type, name = await service.get_resume(session, application_id=application_id, actor=actor)
+async def get_resume(
+    application_id: uuid.UUID, session: Session, runtime: RuntimeDep, actor: Candidate
+) -> Response:
+    raw, media_type, name = await service.get_resume(
+        session, application_id=application_id, actor=actor, key=runtime.keys.data
+    )
     safe = "".join(c for c in name if c.isalnum() or c in "._-") or "resume"
     return Response(
         raw,
@@ -145,5 +150,6 @@ async def get_resume(application_id: uuid.UUID, session: Session, actor: Candida
         headers={
             "Content-Disposition": f'attachment; filename="{safe}"',
             "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
         },
     )

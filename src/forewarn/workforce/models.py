@@ -1,7 +1,9 @@
 """Workforce tables (private): postings and applications. Pathways are published constants.
 
 Applications hold personal data: they are read only by the applicant and by the posting agency's
-hiring officers, and are deleted outright (not marked) when the applicant asks.
+hiring officers, and are deleted outright (not marked) when the applicant asks. A résumé is sealed
+at rest (AES-GCM under the programme's data key, associated data naming the application and the
+person), so a copy of the table does not give it away.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class JobApplication(IdMixin, CreatedMixin, Base):
     reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     hired_at: Mapped[datetime | None]
-    resume: Mapped[bytes | None] = mapped_column(LargeBinary)
+    resume_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     resume_type: Mapped[str | None] = mapped_column(String(40))
     resume_name: Mapped[str | None] = mapped_column(String(200))
     assessment_id: Mapped[uuid.UUID | None] = mapped_column(

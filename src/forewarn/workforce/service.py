@@ -6,6 +6,8 @@ Invariants:
   the applicant and to hiring officers of the posting's agency; anyone else gets "not found";
 - personal data never goes to the ledger or to logs; public metrics are counts and medians only;
 - deleting an application removes its row (nothing is kept "soft-deleted");
+- a résumé is sealed at rest under associated data naming its application and person: it opens for
+  that row only;
 - the pipeline moves one stage forward at a time, or ends as "not selected" with a reason.
 """
 
@@ -22,6 +24,7 @@ from forewarn.accounts import service as accounts
 from forewarn.accounts.schemas import Principal
 from forewarn.core.clock import utcnow
 from forewarn.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, TooLarge
+from forewarn.core.keys import DataKey
 from forewarn.ledger import service as ledger
 from forewarn.workforce import assessment, policy
 from forewarn.workforce.models import Assessment, JobApplication, Posting
@@ -378,6 +381,10 @@ def _resume_type(raw: bytes, filename: str) -> str:
     return wanted
 
 
+def _resume_aad(a: JobApplication) -> bytes:
+    return b"forewarn workforce resume v1\n" + a.id.bytes + a.person_id.bytes
+
+
 async def attach_resume(
     session: AsyncSession,
     *,
@@ -386,6 +393,7 @@ async def attach_resume(
     filename: str,
     actor: Principal,
     max_bytes: int,
+    key: DataKey,
 ) -> JobApplicationOut:
     """The applicant attaches (or replaces) their résumé; checked before anything is written."""
     a = await _application(session, application_id, actor)
@@ -396,17 +404,17 @@ async def attach_resume(
     if len(raw) > max_bytes:
         raise TooLarge("the résumé is too large", problems=[Problem("resume", f"at most {max_bytes} bytes")])
     a.resume_type = _resume_type(raw, filename)
-    a.resume = raw
+    a.resume_sealed = key.seal(raw, aad=_resume_aad(a))
     a.resume_name = filename.replace("/", "_").replace("\\", "_")[-200:]
     await session.flush()
     return await _out(session, a)
 
 
 async def get_resume(
-    session: AsyncSession, *, application_id: uuid.UUID, actor: Principal
+    session: AsyncSession, *, application_id: uuid.UUID, actor: Principal, key: DataKey
 ) -> tuple[bytes, str, str]:
     """(bytes, media type, file name) for the applicant or the posting agency's hiring officers."""
     a = await _application(session, application_id, actor)
-    if a.resume is None or a.resume_type is None:
+    if a.resume_sealed is None or a.resume_type is None:
         raise NotFound("no résumé on this application")
-    return a.resume, a.resume_type, a.resume_name or "resume"
+    return key.open(a.resume_sealed, aad=_resume_aad(a)), a.resume_type, a.resume_name or "resume"

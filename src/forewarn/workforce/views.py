@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -43,6 +43,22 @@ FLASH.update(
         "all-deleted": "All your applications and assessments are deleted.",
     }
 )
+
+
+def closing_time(value: str) -> str:
+    """A posting's close, to the second, in UTC. A bare date keeps the posting open through that whole
+    day (it closes at the next midnight UTC), as a reader of "closes 1 March" expects; a time without
+    an offset is UTC; a time with one is converted."""
+    text = value.strip()
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            "not a date", problems=[Problem("closes_at", "use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]")]
+        ) from None
+    if "T" not in text and " " not in text:
+        when = when + timedelta(days=1)
+    return (when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)).isoformat()
 
 
 def _parse(model: Any, data: dict[str, Any]) -> Any:
@@ -88,11 +104,7 @@ async def pathway(request: Request, key: str, session: Session, _: Anyone) -> Re
 @router.post("/careers/postings")
 async def create_posting(request: Request, session: Session, actor: Hiring) -> Response:
     f = await _form(request)
-    try:
-        closes = datetime.fromisoformat(f.get("closes_at", "")).replace(tzinfo=UTC).isoformat()
-    except ValueError:
-        raise InvalidInput("not a date", problems=[Problem("closes_at", "use YYYY-MM-DD")]) from None
-    data = _parse(PostingIn, f | {"closes_at": closes})
+    data = _parse(PostingIn, f | {"closes_at": closing_time(f.get("closes_at", ""))})
     posting = await service.create_posting(session, data=data, actor=actor)
     return RedirectResponse(f"/careers/postings/{posting.id}?flash=posting-created", status_code=303)
 
@@ -132,6 +144,7 @@ async def apply(
             filename=upload.filename,
             actor=actor,
             max_bytes=limit,
+            key=runtime.keys.data,
         )
     return RedirectResponse("/careers?flash=applied", status_code=303)
 

@@ -111,6 +111,8 @@ async def test_worker_fans_out_and_delivers_each_notice_once(
                 text(
                     "SELECT count(*) FROM procrastinate_jobs"
                     " WHERE task_name LIKE 'distribution:%' AND status <> 'succeeded'"
+                    # The periodic housekeeping job waits on its own queue, which this worker skips.
+                    " AND task_name <> 'distribution:retry_stalled'"
                 )
             )
             assert failed == 0

@@ -130,9 +130,10 @@ async def test_fan_out_is_idempotent_plain_and_immediate_for_known_exploited(
     assert notice["subject"].startswith("[Known exploited] ")
     deliveries = await _deliveries(session, [notice_id])
     assert [d["channel"] for d in deliveries] == ["email", "webhook"]
-    enqueued = {j["delivery_id"] for j in await _jobs(session, "distribution:deliver")}
-    assert {str(d["id"]) for d in deliveries} <= enqueued
-    assert len(enqueued & {str(d["id"]) for d in deliveries}) == 2
+    # The first attempts go out in batch jobs: each delivery in exactly one batch.
+    batched = [i for j in await _jobs(session, "distribution:deliver_batch") for i in j["delivery_ids"]]
+    mine = {str(d["id"]) for d in deliveries}
+    assert sorted(i for i in batched if i in mine) == sorted(mine)
 
 
 async def test_revision_without_remediation_change_does_not_notify_again(
@@ -285,3 +286,88 @@ async def test_matching_hands_new_matches_to_the_fan_out(session: AsyncSession, 
     assert len(await _jobs(session, "distribution:fan_out")) == before  # nothing new: no notice
     created = await jobs.fan_out.func(_context(session, Settings(base_url=BASE)), advisory_id=advisory_id)
     assert created == 0  # no subscriber profile: nobody to tell
+
+
+async def test_batch_records_each_delivery_and_gives_a_failed_one_its_own_retry(
+    session: AsyncSession, operators: Operators, runtime: Runtime, receiver: Receiver
+) -> None:
+    await _subscribe(session, operators.hospital, email="it@hospital.example", webhook=receiver.url)
+    receiver.secret = await service.set_webhook_secret(
+        session, organisation_id=operators.hospital.organisation_id, key=runtime.keys.data
+    )  # type: ignore[arg-type]
+    advisory_id = await _matched(session, operators, "batchlib", kev=True)
+    (notice_id,) = await service.fan_out(session, advisory_id=advisory_id, base_url=BASE)
+    email, webhook = await _deliveries(session, [notice_id])
+    (job,) = [
+        j for j in await _jobs(session, "distribution:deliver_batch") if str(email["id"]) in j["delivery_ids"]
+    ]
+    assert sorted(job["delivery_ids"]) == sorted([str(email["id"]), str(webhook["id"])])
+    sender = HttpxWebhookSender(timeout=5, allow_insecure=True, allow_private=True)
+    mailer = FakeMailer(fail=1)  # the email fails its first attempt, the webhook goes through
+    before = utcnow()
+    outcome = await service.deliver_batch(
+        session,
+        delivery_ids=[uuid.UUID(i) for i in job["delivery_ids"]],
+        mailer=mailer,
+        webhooks=sender,
+        key=runtime.keys.data,
+        max_attempts=8,
+        retry_base_seconds=4,
+        retry_max_seconds=3600,
+    )
+    assert outcome.delivered == 1 and outcome.failed == [(email["id"], 4)] and outcome.skipped == 0
+    email_row, webhook_row = await _deliveries(session, [notice_id])
+    assert (email_row["attempts"], email_row["delivered_at"]) == (1, None)
+    assert email_row["last_error"] == "fake mailer failure"
+    assert webhook_row["attempts"] == 1 and webhook_row["delivered_at"] is not None
+    assert list(receiver.accepted) == [webhook["webhook_id"]]  # its own stable id
+    # The failed one has its own retry job, after its backoff, counting the batch's attempt.
+    (retry,) = (
+        await session.execute(
+            text(
+                "SELECT args, scheduled_at FROM procrastinate_jobs"
+                " WHERE task_name = 'distribution:deliver' AND args->>'delivery_id' = :d"
+            ),
+            {"d": str(email["id"])},
+        )
+    ).all()
+    assert retry[0] == {"delivery_id": str(email["id"]), "prior_attempts": 1}
+    assert retry[1] >= before + timedelta(seconds=4)
+    # The batch run again (a worker killed after recording) sends nothing: both were attempted.
+    again = await service.deliver_batch(
+        session,
+        delivery_ids=[uuid.UUID(i) for i in job["delivery_ids"]],
+        mailer=mailer,
+        webhooks=sender,
+        key=runtime.keys.data,
+        max_attempts=8,
+        retry_base_seconds=4,
+        retry_max_seconds=3600,
+    )
+    assert (again.delivered, again.failed, again.skipped) == (0, [], 2)
+    assert receiver.requests == 1 and mailer.sent == []
+    # The retry job makes the second attempt; the delivery is then delivered, not sent again.
+    second = await service.deliver(
+        session, delivery_id=email["id"], mailer=mailer, webhooks=sender, key=runtime.keys.data
+    )
+    assert second.delivered and second.attempts == 2
+    email_row, _ = await _deliveries(session, [notice_id])
+    assert email_row["attempts"] == 2 and email_row["delivered_at"] is not None
+    assert [m.message_id for m in mailer.sent] == [email["webhook_id"]]
+
+
+def test_backoff_counts_the_batch_attempt() -> None:
+    strategy = jobs._Backoff()
+    settings = Settings()
+
+    def decision(attempts: int, prior: int) -> Any:
+        job = SimpleNamespace(attempts=attempts, task_kwargs={"delivery_id": "x", "prior_attempts": prior})
+        return strategy.get_retry_decision(exception=DeliveryFailed("x"), job=job)  # type: ignore[arg-type]
+
+    # The same wait as a delivery retried by one job only: the batch's attempt is the first.
+    alone = strategy.get_retry_decision(exception=DeliveryFailed("x"), job=SimpleNamespace(attempts=1))  # type: ignore[arg-type]
+    assert alone is not None and alone.retry_at is not None
+    assert abs(decision(0, 1).retry_at - alone.retry_at) < timedelta(seconds=2)
+    assert decision(settings.notice_delivery_max_attempts - 2, 1) is None
+    assert service.retry_delay(3, max_attempts=8, base_seconds=4, max_seconds=30) == 30
+    assert service.retry_delay(8, max_attempts=8, base_seconds=4, max_seconds=30) is None

@@ -130,3 +130,47 @@ async def test_sender_connects_to_the_address_it_checked(
         await HttpxWebhookSender(timeout=5, allow_insecure=True).send(call)
     await HttpxWebhookSender(timeout=5, allow_insecure=True, allow_private=True).send(call)
     assert looked_up == ["hooks.example", "hooks.example"] and list(receiver.accepted) == ["msg_pinned"]
+
+
+async def test_resolver_reuses_an_answer_briefly_and_every_use_is_still_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answers = [["127.0.0.1"], ["93.184.215.14"]]
+    looked_up: list[str] = []
+
+    async def changing(host: str, port: int) -> list[str]:
+        looked_up.append(host)
+        return answers[min(len(looked_up), len(answers)) - 1]
+
+    monkeypatch.setattr(urls, "lookup", changing)
+    resolver = urls.Resolver(ttl=60)
+    relaxed = UrlPolicy(allow_private=True)
+    for _ in range(3):  # one lookup for three sends within the time to live
+        _, address = await resolve_checked("https://hooks.example/h", relaxed, resolver=resolver)
+        assert str(address) == "127.0.0.1"
+    assert looked_up == ["hooks.example"]
+    # The kept answer is an answer, not a verdict: the strict policy still refuses it.
+    with pytest.raises(UnsafeUrl, match="loopback"):
+        await resolve_checked("https://hooks.example/h", STRICT, resolver=resolver)
+    # Once the time to live has passed, the name is resolved again.
+    expired = urls.Resolver(ttl=0)
+    await resolve_checked("https://hooks.example/h", relaxed, resolver=expired)
+    await resolve_checked("https://hooks.example/h", relaxed, resolver=expired)
+    assert looked_up == ["hooks.example"] * 3
+
+
+async def test_resolver_does_not_keep_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    async def flaky(host: str, port: int) -> list[str]:
+        calls.append(host)
+        if len(calls) == 1:
+            raise OSError("temporary failure in name resolution")
+        return ["93.184.215.14"]
+
+    monkeypatch.setattr(urls, "lookup", flaky)
+    resolver = urls.Resolver(ttl=60)
+    with pytest.raises(UnsafeUrl, match="does not resolve"):
+        await resolve_checked("https://hooks.example/h", STRICT, resolver=resolver)
+    _, address = await resolve_checked("https://hooks.example/h", STRICT, resolver=resolver)
+    assert str(address) == "93.184.215.14" and len(calls) == 2

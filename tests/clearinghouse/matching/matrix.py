@@ -34,6 +34,29 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/operator/notices"): OPERATOR,
     ("POST", "/api/v1/operator/webhook-secret"): OPERATOR,
     ("GET", "/api/v1/clearinghouse/exposure"): {"analyst"},
+    ("GET", "/api/v1/clearinghouse/exposure/history"): {"analyst"},
+    ("GET", "/api/v1/clearinghouse/remediation"): {"analyst"},
+    ("GET", "/api/v1/clearinghouse/unacknowledged"): {"analyst"},
+    # The operator's state as VEX, out and in.
+    ("GET", "/api/v1/operator/vex/{format}"): OPERATOR,
+    ("POST", "/api/v1/operator/vex"): OPERATOR,
+    # The stateless scan: operators and analysts.
+    ("POST", "/api/v1/scan"): OPERATOR | {"analyst"},
+}
+
+VEX = {
+    "@context": "https://openvex.dev/ns/v0.2.0",
+    "@id": "https://vendor.example/vex/matrix",
+    "author": "Vendor",
+    "timestamp": "2026-10-02T00:00:00Z",
+    "version": 1,
+    "statements": [
+        {
+            "vulnerability": {"name": "CVE-2000-0001"},
+            "products": [{"@id": "pkg:pypi/nothing@1.0"}],
+            "status": "fixed",
+        }
+    ],
 }
 
 PROFILE = {
@@ -51,6 +74,10 @@ def body_for(template: str) -> dict[str, Any] | None:
         return dict(json.loads(cyclonedx(("matrixlib", "1.1.0"))))
     if template == "/api/v1/operator/matches/{match_id}/status":
         return {"status": "acknowledged"}
+    if template == "/api/v1/operator/vex":
+        return VEX
+    if template == "/api/v1/scan":
+        return dict(json.loads(cyclonedx(("matrixlib", "1.1.0"))))
     if template == "/api/v1/operator/webhook-secret":
         return {}  # no body: the secret is generated
     return None
@@ -71,4 +98,4 @@ async def setup(
     )
     await matching.match_asset(session, asset_id=asset_id)
     (match,) = await matching.list_matches(session, actor=operator)
-    return {"asset_name": "matrix-asset", "match_id": str(match.id)}
+    return {"asset_name": "matrix-asset", "match_id": str(match.id), "format": "openvex"}

@@ -53,6 +53,12 @@ def _publish(server: LiveServer, package: str) -> str:
     return osv_id
 
 
+def _fixed_overall(page: Any) -> int:
+    """Matches fixed over all sectors, as the analyst's time-to-remediate table shows them."""
+    row = page.get_by_test_id("remediation-all")
+    return int(row.get_by_test_id("fixed").inner_text()) if row.count() else 0
+
+
 def test_operator_uploads_sees_match_and_marks_it_fixed(browser: Any, live_server: LiveServer) -> None:  # noqa: F811
     advisory_id = _publish(live_server, "harlanlib")
 
@@ -73,6 +79,8 @@ def test_operator_uploads_sees_match_and_marks_it_fixed(browser: Any, live_serve
     exposure = analyst.get_by_test_id(f"exposure-{advisory_id}")
     assert exposure.get_by_test_id("status-open").inner_text() == "1"
     assert exposure.get_by_test_id("status-fixed").inner_text() == "0"
+    fixed_before = _fixed_overall(analyst)
+    assert analyst.get_by_test_id("chart-sector").locator("svg").count() == 1
 
     row.get_by_label(f"New status for {advisory_id} on PACS server").select_option("fixed")
     row.get_by_role("button", name="Save status").click()
@@ -85,5 +93,7 @@ def test_operator_uploads_sees_match_and_marks_it_fixed(browser: Any, live_serve
     assert exposure.get_by_test_id("status-fixed").inner_text() == "1"
     assert exposure.get_by_test_id("status-open").inner_text() == "0"
     assert exposure.get_by_test_id("open-operators").inner_text() == "0"
+    # Time to remediate counts the fix (first seen -> fixed).
+    assert _fixed_overall(analyst) == fixed_before + 1
     operator.context.close()
     analyst.context.close()

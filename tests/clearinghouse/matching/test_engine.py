@@ -228,3 +228,28 @@ def test_unscannable_components_are_ignored_by_the_matcher() -> None:
     index = AdvisoryIndex.build([record("OSV-2024-5", "npm", "a", [{"introduced": "0"}])])
     nameless = Component(location="/x", name="a")
     assert match_components(index, [nameless]).matches == ()
+
+
+def test_ranked_packages_follow_additions_and_removals() -> None:
+    """A package's ranks (built at its first evaluation, or by ``rank_all``) are rebuilt when one of
+    its advisories is added, revised or removed: a new event version ranks among the others."""
+    index = AdvisoryIndex.build(
+        [record("GHSA-r1", "PyPI", "rankedlib", [{"introduced": "1.0"}, {"fixed": "1.5"}])]
+    )
+    index.rank_all()
+    assert matched(index, component("PyPI", "rankedlib", "1.2")) == {("rankedlib", "GHSA-r1", "package")}
+    assert not matched(index, component("PyPI", "rankedlib", "1.7"))
+    index.add(record("GHSA-r2", "PyPI", "rankedlib", [{"introduced": "1.6"}, {"fixed": "1.8"}]))
+    assert matched(index, component("PyPI", "rankedlib", "1.7")) == {("rankedlib", "GHSA-r2", "package")}
+    index.add(
+        record(
+            "GHSA-r1",
+            "PyPI",
+            "rankedlib",
+            [{"introduced": "1.3"}, {"fixed": "1.5"}],
+            modified="2024-02-01T00:00:00Z",
+        )
+    )
+    assert not matched(index, component("PyPI", "rankedlib", "1.2"))  # the revision narrowed it
+    index.remove("GHSA-r2")
+    assert not matched(index, component("PyPI", "rankedlib", "1.7"))

@@ -21,6 +21,7 @@ from forewarn.clearinghouse.matching.ranges import (
     FIXED,
     INTRODUCED,
     LAST_AFFECTED,
+    Ranks,
     Verdict,
     compile_affected,
     compile_range,
@@ -386,3 +387,53 @@ def test_affected_entry_is_any_range_or_listed_version(
         in_ranges = any(walk(events_, v) for events_ in semver_ranges)
         listed_match = query in listed or any(SEMVER.parse(x) == v[1] for x in listed)
         assert (compiled.evaluate(query).verdict is Verdict.AFFECTED) == (in_ranges or listed_match)
+
+
+@st.composite
+def package_entries(draw: st.DrawFn) -> tuple[str, list[Affected], list[str]]:
+    """Several affected entries of one package (as a package's advisories are), and versions to ask."""
+    ecosystem = draw(st.sampled_from(sorted(GENERATORS)))
+    scheme = scheme_for(ecosystem)
+    assert scheme is not None
+    version = GENERATORS[ecosystem].filter(valid(scheme))
+    entries: list[Affected] = []
+    asked: list[str] = []
+    for _ in range(draw(st.integers(1, 5))):
+        end_kind = draw(st.sampled_from(["fixed", "last_affected"]))
+        kinds = draw(st.lists(st.sampled_from(["introduced", end_kind, "limit"]), max_size=4))
+        events = [("introduced", draw(st.one_of(st.just("0"), version)))]
+        events += [(kind, draw(version)) for kind in kinds]
+        semver = draw(
+            st.lists(st.tuples(st.sampled_from(["introduced", "fixed"]), GENERATORS["npm"]), max_size=2)
+        )
+        listed = draw(st.lists(version, max_size=2))
+        ranges: list[tuple[str, list[tuple[str, str]]]] = [("ECOSYSTEM", events)]
+        if semver and semver[0][0] == "introduced":
+            ranges.append(("SEMVER", semver))
+        try:
+            entries.append(affected(ecosystem, *ranges, versions=listed))
+        except ValidationError:
+            continue
+        asked += [v for _, v in events if v != "0"] + listed + [v for _, v in semver]
+    assume(entries)
+    return (
+        ecosystem,
+        entries,
+        asked + draw(st.lists(st.one_of(version, GENERATORS["npm"]), min_size=1, max_size=8)),
+    )
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
+@given(package_entries())
+def test_ranked_entries_give_the_same_evaluations(case: tuple[str, list[Affected], list[str]]) -> None:
+    """The engine evaluates a package's entries over the ranks of their keys (``Ranks``): every
+    verdict, fixed version and reason is the one the entry gives on the versions themselves."""
+    ecosystem, entries, queries = case
+    compiled = [compile_affected(e, ecosystem) for e in entries]
+    ranks = Ranks(compiled)
+    ranked = [ranks.ranked(c) for c in compiled]
+    for query in queries:
+        for plain, by_rank in zip(compiled, ranked, strict=True):
+            assert by_rank.evaluate(query, ranks.key_of) == plain.evaluate(query), (ecosystem, query)

@@ -239,3 +239,55 @@ async def test_a_distribution_advisory_finds_binary_packages_by_their_source(
     assert await service.match_advisory(session, advisory_id=advisory_id) == 1
     (match,) = await service.list_matches(session, actor=operators.bank)
     assert (match.package, match.via, match.fixed) == ("libssl1.1", "source", ["1.1.1n-0+deb11u4"])
+
+
+async def test_publication_finds_components_too_long_for_the_covering_index(
+    session: AsyncSession, operators: Operators
+) -> None:
+    """A component whose fields overflow a covering-index entry is in the small index of long rows,
+    and publication finds it there exactly as it finds the others."""
+    long_purl = "pkg:pypi/widelib@1.1.0?note=" + "x" * 2500
+    extra = [{"type": "library", "bom-ref": "wide", "name": "widelib", "version": "1.1.0", "purl": long_purl}]
+    await _upload(session, operators.bank, "Core", cyclonedx(extra=extra))
+    await _upload(session, operators.hospital, "EHR", cyclonedx(("widelib", "1.1.0")))
+    compact = await session.scalar(
+        text(
+            "SELECT bool_and(@C) FROM ch_components WHERE package = 'widelib' AND purl = :p".replace(
+                "@C", inventory.compact()
+            )
+        ),
+        {"p": long_purl},
+    )
+    assert compact is False  # the bank's component is one of the long ones
+    _, advisory_id = await publish(session, operators, osv("widelib"))
+    assert await service.match_advisory(session, advisory_id=advisory_id) == 2
+    (bank,) = await service.list_matches(session, actor=operators.bank)
+    (hospital,) = await service.list_matches(session, actor=operators.hospital)
+    assert (bank.purl, hospital.purl) == (long_purl, "pkg:pypi/widelib@1.1.0")
+    identities = await inventory.identities_for_keys(session, keys=[("PyPI", "widelib")])
+    assert len(identities) == 1  # one (ecosystem, package, version) for both
+
+
+async def test_a_package_is_looked_up_in_the_covering_index_alone(
+    session: AsyncSession, operators: Operators
+) -> None:
+    """The plans publication relies on: the versions of a package, and its components at the
+    affected versions, come from index-only scans of the covering index (no table page read for a
+    component whose page is all-visible)."""
+    from forewarn.clearinghouse.inventory.service import _IDENTITIES
+    from forewarn.clearinghouse.matching.service import _INSERT
+
+    await _upload(session, operators.bank, "Core", cyclonedx(("planlib", "1.1.0")))
+    await session.execute(text("SET LOCAL enable_seqscan = off"))  # a test table is tiny
+    await session.execute(text("SET LOCAL enable_bitmapscan = off"))
+    params = {"bases": ["PyPI"], "names": ["planlib"]}
+    plan = "\n".join(r[0] for r in await session.execute(text(f"EXPLAIN {_IDENTITIES}"), params))
+    assert "Index Only Scan using ix_ch_components_covering" in plan
+    columns = ("base", "eco", "pkg", "ver", "spkg", "sver", "via", "fixed", "remediation")
+    values: dict[str, object] = dict.fromkeys(columns)
+    values |= {"base": ["PyPI"], "eco": ["PyPI"], "pkg": ["planlib"], "ver": ["1.1.0"], "spkg": [None]}
+    values |= {"sver": [None], "via": ["package"], "fixed": ['["1.4.2"]'], "remediation": ["0" * 64]}
+    values |= {"advisory": "GHSA-plan", "now": None, "summary": None, "score": None, "rating": None}
+    values["kev"] = False
+    plan = "\n".join(r[0] for r in await session.execute(text(f"EXPLAIN {_INSERT}"), values))
+    assert "Index Only Scan using ix_ch_components_covering" in plan

@@ -13,7 +13,7 @@ from forewarn.core.keys import SigningKey
 from forewarn.earlyaccess.benchmark import attestation
 
 
-def _statement(verdict: str = "covered") -> dict[str, object]:
+def _statement(verdict: str = "covered", alpha: float = 0.05, beta: float = 0.1) -> dict[str, object]:
     return attestation.statement(
         determination_id="d",
         organisation_id="o",
@@ -24,6 +24,8 @@ def _statement(verdict: str = "covered") -> dict[str, object]:
         pack_hash="ab" * 32,
         policy_id="p",
         policy_commitment="sha256:" + "cd" * 32,
+        alpha=alpha,
+        beta=beta,
         mode="enclave",
         verdict=verdict,
         day=date(2027, 1, 2),
@@ -38,6 +40,8 @@ def test_sign_and_verify_round_trip() -> None:
     stmt = attestation.verify(attestation.envelope_bytes(envelope), key.public)
     assert stmt["_type"] == "https://in-toto.io/Statement/v1"
     assert stmt["predicate"]["verdict"] == "covered" and stmt["predicate"]["date"] == "2027-01-02"
+    assert stmt["predicateType"].endswith("/v2")
+    assert stmt["predicate"]["error_rates"] == {"alpha": 0.05, "beta": 0.1}
     # The DSSE PAE, by the spec's own example shape.
     assert attestation.pae("http://example.com/HelloWorld", b"hello world") == (
         b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
@@ -82,3 +86,32 @@ def test_another_key_is_refused_and_no_half_statement_is_signed() -> None:
         attestation.verify(attestation.envelope_bytes(envelope), SigningKey.generate().public)
     with pytest.raises(InvalidInput):
         _statement(verdict="undecided")
+
+
+def _resigned(stmt: dict[str, object], key: SigningKey) -> bytes:
+    return attestation.envelope_bytes(attestation.sign(stmt, key))
+
+
+def test_error_rates_are_required_in_v2_and_v1_statements_still_verify() -> None:
+    key = SigningKey.generate()
+    stmt = _statement()
+    predicate = dict(stmt["predicate"])  # type: ignore[call-overload]
+    rates = predicate.pop("error_rates")
+    without = stmt | {"predicate": predicate}
+    with pytest.raises(InvalidInput, match="error rates"):
+        attestation.verify(_resigned(without, key), key.public)
+    for bad in ({"alpha": 0.5, "beta": 0.1}, {"alpha": "0.05", "beta": 0.1}, {"alpha": 0.05}):
+        with pytest.raises(InvalidInput, match="error rates"):
+            attestation.verify(
+                _resigned(stmt | {"predicate": predicate | {"error_rates": bad}}, key), key.public
+            )
+    # A statement issued before alpha/beta were added (predicate v1) still verifies.
+    legacy = without | {"predicateType": attestation.PREDICATE_TYPE_V1}
+    assert attestation.verify(_resigned(legacy, key), key.public)["predicate"] == predicate
+    assert rates == {"alpha": 0.05, "beta": 0.1}
+
+
+@pytest.mark.parametrize(("alpha", "beta"), [(0.0, 0.1), (0.05, 0.5), (float("nan"), 0.1)])
+def test_a_statement_needs_sensible_error_rates(alpha: float, beta: float) -> None:
+    with pytest.raises(InvalidInput, match="error rates"):
+        _statement(alpha=alpha, beta=beta)

@@ -192,7 +192,9 @@ async def test_no_sealed_content_escapes(
         _assert_clean("attestation payload", base64.b64decode(envelope["payload"]))
         statement = json.loads(base64.b64decode(envelope["payload"]))
         _assert_clean("attestation", json.dumps(statement))
-        assert not {"score", "calls", "items", "threshold", "p0"} & set(statement["predicate"])
+        assert not {"score", "calls", "items", "threshold", "p0", "delta"} & set(statement["predicate"])
+        # Alpha and beta are stated (DESIGN.md §4); p0, delta and the budget are not.
+        assert statement["predicate"]["error_rates"] == {"alpha": 0.05, "beta": 0.05}
 
     # The ledger, the job queue, logs, captured output, errors.
     ledger_rows = await session.execute(text("SELECT data FROM ledger_entries"))

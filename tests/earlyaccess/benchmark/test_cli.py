@@ -109,6 +109,19 @@ def test_custodians_and_a_lab_through_the_cli(tmp_path: Path) -> None:
     )
     assert done["status"] == "completed" and done["verdict"] == "covered"
     assert done["attempts"] is None  # the lab's view
+    logs = tmp_path / "audit-logs"
+    audit = json.loads(
+        forewarn(
+            data, "benchmark", "determination", "audit", done["id"], "--logs", str(logs),
+            "--as", "custodian@nsa.test", "--json",
+        ).stdout
+    )  # fmt: skip
+    assert audit["sealed_result"]["verdict"] == "covered" and audit["sealed_result"]["model_calls"] >= 1
+    assert audit["logs_written"] and all(name.endswith(".eval") for name in audit["logs_written"])
+    denied = forewarn(
+        data, "benchmark", "determination", "audit", done["id"], "--as", "safety@wren.test", ok=False
+    )
+    assert denied.returncode == 1 and "custodians" in denied.stderr
     again = forewarn(
         data, "benchmark", "determination", "request", model["id"], "--as", "safety@wren.test", ok=False
     )
@@ -123,6 +136,9 @@ def test_custodians_and_a_lab_through_the_cli(tmp_path: Path) -> None:
     forewarn(data, "attestation", "key", "--out", str(key))
     verified = forewarn(data, "attestation", "verify", str(envelope), "--key", str(key))
     assert "valid" in verified.stdout and "covered" in verified.stdout
+    said = " ".join(verified.stdout.split())  # Rich may wrap the line
+    assert "alpha 0.05 / beta 0.05" in said  # the policy's error rates; p0 and delta are not shown
+    assert "0.3" not in said  # the spec's delta
     tampered = tmp_path / "tampered.json"
     tampered.write_text(envelope.read_text().replace('"payload":"', '"payload":"A'))
     bad = forewarn(data, "attestation", "verify", str(tampered), "--key", str(key), ok=False)

@@ -222,3 +222,44 @@ async def test_custodian_writes_through_the_pages(
     assert "retired" in page.text and "superseded" in page.text
     nowhere = _clean(await client.post(f"/benchmark/packs/{uuid.uuid4()}/retire", data={"csrf_token": csrf}))
     assert nowhere.status_code == 404 and "pack: no such pack" in nowhere.text
+
+
+async def test_a_policy_on_a_graded_pack_names_its_grader_from_the_page(
+    session: AsyncSession,
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    make_person: Callable[..., Awaitable[Principal]],
+    tmp_path: Path,
+) -> None:
+    from forewarn.earlyaccess.benchmark import service
+
+    key = runtime.keys.data
+    who = await world.agencies(session)
+    nsa = await make_person(who.nsa.organisation_id, [Role.BENCHMARK_CUSTODIAN])
+    blob = world.sealed_pack(world.write_graded_pack(tmp_path / "graded", items=60), key)
+    imported = await service.import_pack(session, blob=blob, actor=who.nsa, key=key)
+    client.cookies.clear()
+    await sign_in(client, nsa.email)
+    page = _clean(await client.get("/benchmark"))
+    assert 'name="grader_base_url"' in page.text
+    form = {k: str(v) for k, v in _policy_body(str(imported.id)).items()}
+    form |= {"csrf_token": hidden(page.text, "csrf_token")}
+    without = _clean(await client.post("/benchmark/policies", data=form))
+    assert without.status_code == 422 and "model-graded items" in without.text and "grader" in without.text
+    secret = "grader-credential-Zq81"
+    bad_url = form | {
+        "grader_base_url": "ftp://grader.example",
+        "grader_model": "g",
+        "grader_credential": secret,
+    }
+    refused = _clean(await client.post("/benchmark/policies", data=bad_url))
+    assert refused.status_code == 422 and "grader.base_url" in refused.text and secret not in refused.text
+    grader = {
+        "grader_base_url": "https://grader.example/v1",
+        "grader_model": "judge-1",
+        "grader_credential": secret,
+    }
+    proposed = await client.post("/benchmark/policies", data=form | grader)
+    assert proposed.status_code == 303
+    shown = _clean(await client.get(proposed.headers["location"]))
+    assert "The policy is proposed" in shown.text and secret not in shown.text

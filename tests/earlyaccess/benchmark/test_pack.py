@@ -26,6 +26,7 @@ CANARIES = {
     "pattern": "CANARYPATTERN5d2",
     "description": "CANARY-DESCRIPTION-9c6e2",
     "rubric": "canary-rubric-a1b2c",
+    "rubric_text": "CANARY-RUBRIC-TEXT-6a0f4",
     "domain": "canarydomain",
     "id": "canary-id-31337",
 }
@@ -83,14 +84,26 @@ def items_fixture() -> list[dict[str, Any]]:
     ]
 
 
+def rubrics_fixture() -> list[dict[str, Any]]:
+    return [
+        {"handle": CANARIES["rubric"], "text": f"Full marks if the flaw is named. {CANARIES['rubric_text']}"},
+        {"handle": "unused/rubric", "text": "A rubric no item uses is allowed."},
+    ]
+
+
 def write_pack_dir(
-    path: Path, items: list[dict[str, Any]] | None = None, manifest: str | None = None
+    path: Path,
+    items: list[dict[str, Any]] | None = None,
+    manifest: str | None = None,
+    rubrics: list[dict[str, Any]] | None = None,
 ) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     text = manifest if manifest is not None else MANIFEST_TOML.format(description=CANARIES["description"])
     (path / "pack.toml").write_text(text, encoding="utf-8")
     lines = [json.dumps(item) for item in (items if items is not None else items_fixture())]
     (path / "items.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rubric_lines = [json.dumps(r) for r in (rubrics if rubrics is not None else rubrics_fixture())]
+    (path / "rubrics.jsonl").write_text("\n".join(rubric_lines) + "\n", encoding="utf-8")
     return path
 
 
@@ -523,3 +536,69 @@ def test_canaries_never_reach_errors(tmp_path: Path, key: DataKey) -> None:
             pack.open_pack(damaged, key)
         messages.append(str(caught.value))
     assert_no_canary(*messages)
+
+
+# --- rubrics of model-graded items -----------------------------------------------------------------
+
+
+def test_rubrics_are_sealed_in_the_pack_and_resolve_by_handle(pack_dir: Path, key: DataKey) -> None:
+    blob = pack.build(pack_dir, key)
+    assert CANARIES["rubric_text"].encode() not in blob and CANARIES["rubric"].encode() not in blob
+    opened = pack.open_pack(blob, key)
+    assert CANARIES["rubric_text"] in opened.rubric(CANARIES["rubric"])
+    assert opened.model_graded == 1
+    assert [r.handle for r in opened.rubrics] == sorted([CANARIES["rubric"], "unused/rubric"])
+    assert_no_canary(repr(opened), repr(opened.rubrics), repr(pack.read_directory(pack_dir)))
+    with pytest.raises(InvalidInput):
+        opened.rubric("no/such")
+    # The disclosure holds the rubrics, and re-sealing keeps them (same hash).
+    assert CANARIES["rubric_text"].encode() in pack.disclosure(opened)
+    resealed = pack.open_pack(pack.reseal(blob, key, other := DataKey(os.urandom(32))), other)
+    assert resealed.rubrics == opened.rubrics and resealed.pack_hash == opened.pack_hash
+    # Written back as an authoring directory, it builds to the same body.
+    again = pack.write_directory(
+        PackSource(manifest=opened.manifest, items=opened.items, rubrics=opened.rubrics),
+        pack_dir.parent / "w",
+    )
+    assert pack.read_directory(again).rubrics == opened.rubrics
+
+
+def test_a_pack_without_rubrics_keeps_its_body_format(tmp_path: Path, key: DataKey) -> None:
+    items = items_fixture()[:4]
+    directory = write_pack_dir(tmp_path / "plain", items, rubrics=[])
+    (directory / "rubrics.jsonl").unlink()
+    opened = pack.open_pack(pack.build(directory, key), key)
+    assert b'"rubrics"' not in pack.disclosure(opened) and opened.rubrics == ()
+
+
+@pytest.mark.parametrize(
+    ("rubrics", "field"),
+    [
+        ([], "items.jsonl:5:rubric"),  # the item's handle names no rubric
+        ([{"handle": CANARIES["rubric"]}], "rubrics.jsonl:1:text"),
+        ([{"handle": CANARIES["rubric"], "text": ""}], "rubrics.jsonl:1:text"),
+        ([{"handle": CANARIES["rubric"], "text": "x" * (pack.MAX_RUBRIC_CHARS + 1)}], "rubrics.jsonl:1:text"),
+        ([{"handle": "Bad Handle", "text": CANARIES["rubric_text"]}], "rubrics.jsonl:1:handle"),
+        ([{"handle": "a", "text": "t", CANARIES["rubric_text"]: 1}], "rubrics.jsonl:1:(fields)"),
+        ([{"handle": "a", "text": "t"}, {"handle": "a", "text": "u"}], "rubrics.jsonl:2:handle"),
+    ],
+)
+def test_invalid_rubrics_are_named_by_file_line_field(
+    tmp_path: Path, rubrics: list[dict[str, Any]], field: str
+) -> None:
+    directory = write_pack_dir(tmp_path / "bad", rubrics=rubrics)
+    with pytest.raises(InvalidInput) as caught:
+        pack.read_directory(directory)
+    fields = [problem.field for problem in caught.value.problems]
+    assert field in fields, fields
+    assert_no_canary(str(caught.value))
+
+
+def test_a_sealed_body_whose_handle_names_no_rubric_is_refused(pack_dir: Path, key: DataKey) -> None:
+    source = pack.read_directory(pack_dir)
+    orphaned = PackSource(manifest=source.manifest, items=source.items, rubrics=source.rubrics[1:])
+    blob = pack.seal(orphaned, key)
+    with pytest.raises(InvalidInput) as caught:
+        pack.open_pack(blob, key)
+    assert "items[" in str(caught.value.problems) and "names no rubric" in str(caught.value.problems)
+    assert_no_canary(str(caught.value), repr(caught.value.problems))

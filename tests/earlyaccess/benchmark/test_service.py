@@ -23,6 +23,7 @@ from forewarn.earlyaccess.benchmark.schemas import (
     PolicyStatus,
     PublicVerdict,
 )
+from forewarn.earlyaccess.review import service as review
 from forewarn.ledger import service as ledger
 
 
@@ -41,8 +42,15 @@ async def _lab(session: AsyncSession) -> tuple[uuid.UUID, world.Principal]:
     return org.id, await world.person(session, org.id, [Role.SAFETY_LEAD])
 
 
-async def _ledger_types(session: AsyncSession) -> list[str]:
-    rows = await session.execute(text("SELECT type FROM ledger_entries ORDER BY index"))
+async def _ledger_types(session: AsyncSession, about: uuid.UUID | None = None) -> list[str]:
+    """Types of the ledger's entries (only those naming ``about``: other tests may commit entries)."""
+    rows = await session.execute(
+        text(
+            "SELECT type FROM ledger_entries WHERE CAST(:about AS text) IS NULL"
+            " OR convert_from(data, 'UTF8') LIKE '%' || CAST(:about AS text) || '%' ORDER BY index"
+        ),
+        {"about": None if about is None else str(about)},
+    )
     return [r[0] for r in rows]
 
 
@@ -174,7 +182,7 @@ async def test_labs_request_only_for_their_models_and_within_the_limit(
     assert (
         await benchmark.request_determination(session, model_id=other_family.id, actor=lead, key=key)
     ).status is DeterminationStatus.REQUESTED
-    types = await _ledger_types(session)
+    types = await _ledger_types(session, about=lab)
     assert types.count("benchmark.determination_requested") == 3
     assert types.count("benchmark.determination_refused") == 1
     jobs_queued = await session.scalar(
@@ -222,6 +230,10 @@ async def test_a_determination_runs_to_a_signed_verdict(
     done = await jobs.run_now(rt, requested.id, on_progress=lambda d, t: seen.append((d, t)))
     assert done is not None and done.status is DeterminationStatus.COMPLETED and done.verdict is verdict
     assert await jobs.run_now(rt, requested.id) is None  # idempotent
+    # The review programme got the one bit in the same transaction.
+    registered = await review.get_model(session, model_id=model.id, actor=lead)
+    assert registered.covered is (verdict is PublicVerdict.COVERED)
+    assert registered.determination_id == requested.id
     state = await _sealed_state(session, runtime, requested.id)
     result = state["result"]
     if mode == "remote":
@@ -236,7 +248,18 @@ async def test_a_determination_runs_to_a_signed_verdict(
     stmt = attestation.verify(json.dumps(envelope).encode(), runtime.keys.signing.public)
     predicate = stmt["predicate"]
     assert predicate["verdict"] == verdict.value and predicate["mode"] == mode
-    assert set(predicate) == {"determination_id", "model", "benchmark", "policy", "mode", "verdict", "date"}
+    assert set(predicate) == {
+        "determination_id",
+        "model",
+        "benchmark",
+        "policy",
+        "error_rates",
+        "mode",
+        "verdict",
+        "date",
+    }
+    # Alpha and beta of the policy (world.active_policy), not the sealed threshold.
+    assert predicate["error_rates"] == {"alpha": 0.05, "beta": 0.05}
     assert done.attestation_hash == attestation.envelope_hash(envelope)
     entry = await session.scalar(
         text(
@@ -305,6 +328,13 @@ async def test_a_failed_run_resumes_the_same_sealed_sequence(
     assert state["result"]["resumed_from"] >= 3  # type: ignore[index]
     custodian_view = await benchmark.get_determination(session, determination_id=requested.id, actor=who.nsa)
     assert custodian_view.attempts == 2 and "resumes the same sealed sequence" in (custodian_view.notes or "")
+    # Custodians audit the sealed details; nobody else does.
+    audit = await benchmark.audit_determination(
+        session, determination_id=requested.id, actor=who.nsa, key=key
+    )
+    assert audit["sealed_result"] == state["result"] and audit["attempts"] == 2
+    with pytest.raises(Forbidden):
+        await benchmark.audit_determination(session, determination_id=requested.id, actor=lead, key=key)
 
 
 async def test_mock_endpoints_are_refused_unless_allowed(

@@ -24,7 +24,7 @@ from forewarn.core.jobs import Runtime
 from forewarn.core.keys import DataKey
 from forewarn.earlyaccess.benchmark import pack
 from forewarn.earlyaccess.benchmark import service as benchmark
-from forewarn.earlyaccess.benchmark.schemas import ConsultationIn, PolicyIn, PolicyOut
+from forewarn.earlyaccess.benchmark.schemas import ConsultationIn, GraderIn, PolicyIn, PolicyOut
 from forewarn.earlyaccess.review import service as review
 from forewarn.earlyaccess.review.schemas import ModelIn, ModelOut
 
@@ -33,6 +33,8 @@ CANARY_ITEM = "CANARYITEMq7Zr"
 CANARY_ANSWER = "CANARYANSWERx3Kp"
 CANARY_DESCRIPTION = "CANARYDESCm9Wd"
 CANARY_COMMENT = "CANARYCOMMENTv2Hs"
+CANARY_RUBRIC = "CANARYRUBRICt8Jn"
+CANARY_HANDLE = "canaryhandle-r5q"
 #: Threshold numbers chosen to be recognisable in text.
 CANARY_P0 = 0.4217
 CANARY_DELTA = 0.1739
@@ -41,11 +43,37 @@ CANARIES = [
     CANARY_ANSWER,
     CANARY_DESCRIPTION,
     CANARY_COMMENT,
+    CANARY_RUBRIC,
+    CANARY_HANDLE,
     "0.4217",
     "0.1739",
     "0.2478",
     "0.5956",
 ]
+
+
+def write_graded_pack(directory: Path, *, items: int = 80) -> Path:
+    """An authoring directory of model-graded items (every other one) whose rubric carries a canary."""
+    write_canary_pack(directory, items=items)
+    lines = (directory / "items.jsonl").read_text(encoding="utf-8").splitlines()
+    graded = []
+    for i, line in enumerate(lines):
+        item = json.loads(line)
+        if i % 2 == 0:
+            item |= {"scorer": "model_graded", "rubric": f"{CANARY_HANDLE}/{i % 3}"}
+        graded.append(json.dumps(item))
+    (directory / "items.jsonl").write_text("\n".join(graded) + "\n", encoding="utf-8")
+    rubrics = [
+        {
+            "handle": f"{CANARY_HANDLE}/{k}",
+            "text": f"{CANARY_RUBRIC} rubric {k}: pass if the code word is named.",
+        }
+        for k in range(3)
+    ]
+    (directory / "rubrics.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in rubrics) + "\n", encoding="utf-8"
+    )
+    return directory
 
 
 def write_canary_pack(directory: Path, *, items: int = 120) -> Path:
@@ -135,6 +163,7 @@ async def active_policy(
     max_calls: int = 60,
     family_limit: int = 3,
     period_days: int = 30,
+    grader: GraderIn | None = None,
 ) -> PolicyOut:
     imported = await benchmark.import_pack(session, blob=blob, actor=who.nsa, key=key)
     proposed = await benchmark.propose_policy(
@@ -148,6 +177,7 @@ async def active_policy(
             max_calls=max_calls,
             family_limit=family_limit,
             period_days=period_days,
+            grader=grader,
         ),
         actor=who.nsa,
         key=key,

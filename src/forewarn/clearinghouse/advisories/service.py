@@ -1483,6 +1483,7 @@ async def publish(
     )
     for advisory in advisories:  # hand work up to matching, by name, in this transaction (DESIGN §3)
         await enqueue(session, "matching:match_advisory", advisory_id=advisory.id)
+        await enqueue(session, "feed:publish_advisory", advisory_id=advisory.id)  # signed feed
     for org in {
         *access.vendor_organisation_ids,
         *([case.reporter_organisation_id] if case.reporter_organisation_id else []),
@@ -1542,6 +1543,7 @@ async def revise(
     )
     for advisory in advisories:  # hand work up to matching, by name, in this transaction (DESIGN §3)
         await enqueue(session, "matching:match_advisory", advisory_id=advisory.id)
+        await enqueue(session, "feed:publish_advisory", advisory_id=advisory.id)  # signed feed
     for org in access.vendor_organisation_ids:
         await enqueue(
             session,
@@ -1881,3 +1883,57 @@ async def reporter_statistics(
         "open": sum(counts.get(s.value, 0) for s in OPEN_REPORT_STATES),
         "median_hours_to_validation": float(median) if median is not None else None,
     }
+
+
+async def reporter_publications(
+    session: AsyncSession, *, organisation_id: uuid.UUID, since: datetime
+) -> list[str]:
+    """OSV ids of the advisories published from the reports one organisation filed since ``since``.
+
+    Read-only; grants uses it to follow a funded tool's findings to the operators they reached. Only
+    validated reports count (a duplicate's vulnerability was already known). A report is credited
+    with the published advisories of its case that share one of its ids; when none does (a report
+    with no public id), with every published advisory of its case.
+    """
+    reports = (
+        await session.execute(
+            select(Report.case_id, Report.ids).where(
+                Report.reporter_organisation_id == organisation_id,
+                Report.created_at >= since,
+                Report.state == ReportState.VALIDATED.value,
+                Report.case_id.is_not(None),
+            )
+        )
+    ).all()
+    if not reports:
+        return []
+    published = (
+        await session.execute(
+            select(PublicAdvisory.id, PublicAdvisory.case_id, PublicAdvisory.ids).where(
+                PublicAdvisory.source == "forewarn",
+                PublicAdvisory.withdrawn.is_(None),
+                PublicAdvisory.case_id.in_({case_id for case_id, _ in reports}),
+            )
+        )
+    ).all()
+    by_case: dict[uuid.UUID | None, list[tuple[str, set[str]]]] = {}
+    for advisory_id, case_id, ids in published:
+        by_case.setdefault(case_id, []).append((advisory_id, set(ids)))
+    found: set[str] = set()
+    for case_id, report_ids in reports:
+        candidates = by_case.get(case_id, [])
+        sharing = [a for a, ids in candidates if ids & set(_public_ids(report_ids))]
+        found.update(sharing or [a for a, _ in candidates])
+    return sorted(found)
+
+
+async def csaf_document(session: AsyncSession, *, path: str) -> bytes:
+    """One current CSAF document, byte for byte as the distribution directory serves it, by its path
+    in that directory (``2026/fw-2026-0001.json``); read alone (one indexed row), for callers that
+    need one document and not the provider layout (the signed feed). NotFound unless published."""
+    content = await session.scalar(
+        select(CsafDocument.content).where(CsafDocument.path == path, CsafDocument.current.is_(True))
+    )
+    if content is None:
+        raise NotFound(f"there is no published CSAF document {path[:300]}")
+    return bytes(content)

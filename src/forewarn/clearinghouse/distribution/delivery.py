@@ -16,6 +16,9 @@ The real implementations are chosen by the entry point from settings (:func:`mai
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import ssl
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -26,6 +29,7 @@ from forewarn.core.errors import ForewarnError
 if TYPE_CHECKING:
     from pydantic import SecretStr
 
+    from forewarn.clearinghouse.distribution.urls import Resolver
     from forewarn.core.settings import Settings
 
 
@@ -123,17 +127,42 @@ def signed_headers(call: WebhookCall) -> dict[str, str]:
     }
 
 
+def _resolver() -> Resolver:
+    from forewarn.clearinghouse.distribution.urls import Resolver
+
+    return Resolver()
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Built once per process: loading the CA bundle costs more than a webhook. Certificates and host
+    # names are checked (``create_default_context``); the bundle is certifi's, as httpx's is.
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 @dataclass
 class HttpxWebhookSender:
-    """Signed webhooks over HTTP(S) with httpx; any 2xx is accepted, anything else is a failure.
+    """Signed webhooks over HTTP(S); any 2xx is accepted, anything else is a failure.
 
-    The SSRF guard (``urls``) runs on every send: the host is resolved here, every address checked,
-    and the request goes to the checked address (``Host`` header and TLS SNI / certificate check
-    still use the host name), so a DNS answer that changes after the check is never used."""
+    The SSRF guard (``urls``) runs on every send: the host is resolved here (an answer reused for a
+    few seconds by the sender's :class:`~forewarn.clearinghouse.distribution.urls.Resolver`), every
+    address checked, and the request goes to the checked address (``Host`` header and TLS SNI /
+    certificate check still use the host name), so a DNS answer that changes after the check is
+    never used.
+
+    One connection per request (``Connection: close``), opened with asyncio streams: no pool, so no
+    connection ever carries a request for another host name than the one its certificate was
+    checked for, and none of a general client's per-request machinery (a fan-out posts 10⁵ of
+    these). httpx parses and normalises the URL (percent-encoding, IDNA), so the request line and
+    ``Host`` carry no raw input. Only the status line of the answer is read."""
 
     timeout: float = 10.0
     allow_insecure: bool = False
     allow_private: bool = False
+    #: Host answers reused for a few seconds (a sender lives for one job); checked at every send.
+    resolver: Resolver = field(default_factory=_resolver)
 
     async def send(self, call: WebhookCall) -> None:
         import httpx
@@ -142,26 +171,46 @@ class HttpxWebhookSender:
 
         policy = UrlPolicy(allow_insecure=self.allow_insecure, allow_private=self.allow_private)
         try:
-            target, address = await resolve_checked(call.url, policy)
+            target, address = await resolve_checked(call.url, policy, resolver=self.resolver)
         except UnsafeUrl as exc:
             raise DeliveryFailed(f"webhook refused: {exc.message}") from None
-        url = httpx.URL(call.url)
-        headers = signed_headers(call)
-        extensions: dict[str, str] = {}
-        if target.literal is None:
-            headers["host"] = url.netloc.decode("ascii")
-            if target.scheme == "https":
-                extensions["sni_hostname"] = target.host
-            url = url.copy_with(host=str(address))
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as http:
-                response = await http.post(
-                    url, content=call.payload.encode(), headers=headers, extensions=extensions
+            url = httpx.URL(call.url)
+        except httpx.InvalidURL:
+            raise DeliveryFailed("webhook refused: the webhook URL is not a valid URL") from None
+        body = call.payload.encode()
+        lines = [
+            b"POST " + url.raw_path + b" HTTP/1.1",
+            b"Host: " + url.netloc,
+            b"Connection: close",
+            b"Content-Length: " + str(len(body)).encode(),
+            b"User-Agent: forewarn-notices",
+            *(f"{k}: {v}".encode("ascii") for k, v in signed_headers(call).items()),
+        ]
+        tls = _tls_context() if target.scheme == "https" else None
+        try:
+            async with asyncio.timeout(self.timeout):
+                reader, writer = await asyncio.open_connection(
+                    str(address), target.port, ssl=tls, server_hostname=target.host if tls else None
                 )
-        except httpx.HTTPError as exc:
+                try:
+                    writer.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+                    await writer.drain()
+                    status_line = await reader.readline()
+                finally:
+                    writer.close()
+                    with contextlib.suppress(OSError, ssl.SSLError):
+                        await writer.wait_closed()
+        except TimeoutError:
+            raise DeliveryFailed("webhook request failed (timeout)") from None
+        except (OSError, ssl.SSLError, ValueError, asyncio.IncompleteReadError) as exc:
             raise DeliveryFailed(f"webhook request failed ({type(exc).__name__})") from None
-        if not 200 <= response.status_code < 300:
-            raise DeliveryFailed(f"webhook receiver answered HTTP {response.status_code}")
+        parts = status_line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise DeliveryFailed("webhook receiver did not answer with HTTP")
+        status = int(parts[1])
+        if not 200 <= status < 300:
+            raise DeliveryFailed(f"webhook receiver answered HTTP {status}")
 
 
 @dataclass

@@ -2,10 +2,22 @@
 
 - ``distribution:fan_out`` (enqueued by name by matching, in the transaction that recorded new or
   re-alerted matches): one notice per affected subscriber organisation; idempotent by notice key.
+- ``distribution:deliver_batch`` (enqueued by the fan-out): the first attempt at up to
+  ``service.DELIVERY_BATCH_SIZE`` deliveries, sent concurrently and recorded in one transaction; each
+  delivery that fails gets its own ``distribution:deliver`` job, scheduled after its backoff.
 - ``distribution:deliver``: one attempt at one delivery; the attempt is committed, then a failure is
   raised so procrastinate retries with exponential backoff (settings ``notice_retry_*``), up to
-  ``notice_delivery_max_attempts``. A delivered delivery is never sent again.
+  ``notice_delivery_max_attempts`` attempts of the delivery in all. A delivered delivery is never
+  sent again.
 - ``distribution:send_digests`` (periodic, hourly): gathers waiting notices into digests.
+- ``distribution:retry_stalled`` (periodic, every 15 s, queue ``maintenance``): puts the matching and
+  distribution jobs of a dead worker back in the queue. A worker killed with SIGKILL (or a lost
+  machine) leaves its jobs in procrastinate's ``doing`` state forever: procrastinate 3 does not
+  retry them by itself, it only offers ``JobManager.get_stalled_jobs`` (jobs of workers whose
+  heartbeat is older than ``seconds_since_heartbeat``, or whose worker row was pruned) and
+  ``JobManager.retry_job``. Every task retried here is idempotent (notice keys, delivery rows,
+  webhook ids), so running one again after a crash sends nothing twice that a receiver cannot
+  de-duplicate.
 """
 
 from __future__ import annotations
@@ -24,23 +36,37 @@ if TYPE_CHECKING:
 
 blueprint = procrastinate.Blueprint()
 
+#: Tasks whose stalled runs :func:`retry_stalled` puts back (this wing's; each is idempotent).
+STALLED_TASK_PREFIXES = ("distribution:", "matching:")
+#: A worker silent for this long is dead. procrastinate workers send a heartbeat every 10 s and
+#: prune peers silent for 30 s (``update_heartbeat_interval``, ``stalled_worker_timeout``).
+STALLED_AFTER_SECONDS = 30.0
+#: Webhooks a batch job has in flight at once (a worker runs ``concurrency`` jobs at once).
+BATCH_PARALLEL = 8
+#: The queue of this housekeeping job, so that its own finished runs can be cleaned up alone.
+MAINTENANCE_QUEUE = "maintenance"
+
 
 class _Backoff(BaseRetryStrategy):
-    """Exponential backoff read from settings when a job fails (not at import time)."""
+    """Exponential backoff read from settings when a job fails (not at import time).
+
+    Counts the delivery's attempts made before this job (``prior_attempts``: the batch's first
+    attempt), so a delivery has ``notice_delivery_max_attempts`` in all, whichever job made them."""
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         from forewarn.core.settings import get_settings
 
-        settings = get_settings()
-        if (
-            not isinstance(exception, DeliveryFailed)
-            or job.attempts + 1 >= settings.notice_delivery_max_attempts
-        ):
+        if not isinstance(exception, DeliveryFailed):
             return None
-        wait = min(
-            settings.notice_retry_base_seconds ** (job.attempts + 1), settings.notice_retry_max_seconds
+        settings = get_settings()
+        prior = int((getattr(job, "task_kwargs", None) or {}).get("prior_attempts", 0))
+        wait = service.retry_delay(
+            job.attempts + 1 + prior,
+            max_attempts=settings.notice_delivery_max_attempts,
+            base_seconds=settings.notice_retry_base_seconds,
+            max_seconds=settings.notice_retry_max_seconds,
         )
-        return RetryDecision(retry_in={"seconds": wait})
+        return None if wait is None else RetryDecision(retry_in={"seconds": wait})
 
 
 @blueprint.task(name="fan_out", pass_context=True)
@@ -54,8 +80,38 @@ async def fan_out(context: procrastinate.JobContext, advisory_id: str) -> int:
     return len(created)
 
 
+@blueprint.task(
+    name="deliver_batch",
+    pass_context=True,
+    # An unexpected error (the database gone, a bug) fails the whole batch before anything is
+    # recorded: run it again, later. It only sends what was never attempted, with the same ids.
+    retry=procrastinate.RetryStrategy(max_attempts=5, exponential_wait=4),
+)
+async def deliver_batch(context: procrastinate.JobContext, delivery_ids: list[str]) -> int:
+    """The first attempt at each delivery of a fan-out batch; returns how many were delivered.
+
+    Failures do not fail this job: each failed delivery has its own retry job, deferred in the
+    transaction that records the attempt."""
+    runtime = context.additional_context["runtime"]
+    settings = runtime.settings
+    async with runtime.db.transaction() as session:
+        outcome = await service.deliver_batch(
+            session,
+            delivery_ids=[uuid.UUID(i) for i in delivery_ids],
+            mailer=mailer_from(settings),
+            webhooks=webhook_sender_from(settings),
+            key=runtime.keys.data,
+            max_attempts=settings.notice_delivery_max_attempts,
+            retry_base_seconds=settings.notice_retry_base_seconds,
+            retry_max_seconds=settings.notice_retry_max_seconds,
+            parallel=BATCH_PARALLEL,
+        )
+    return outcome.delivered
+
+
 @blueprint.task(name="deliver", pass_context=True, retry=_Backoff())
-async def deliver(context: procrastinate.JobContext, delivery_id: str) -> bool:
+async def deliver(context: procrastinate.JobContext, delivery_id: str, prior_attempts: int = 0) -> bool:
+    """One attempt at one delivery (a digest's, or a retry after a batch's first attempt failed)."""
     runtime = context.additional_context["runtime"]
     async with runtime.db.transaction() as session:
         outcome = await service.deliver(
@@ -77,3 +133,23 @@ async def send_digests(context: procrastinate.JobContext, timestamp: int) -> int
     runtime = context.additional_context["runtime"]
     async with runtime.db.transaction() as session:
         return len(await service.send_digests(session))
+
+
+@blueprint.periodic(cron="* * * * * */15")
+@blueprint.task(
+    name="retry_stalled",
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="distribution:retry_stalled",
+    pass_context=True,
+)
+async def retry_stalled(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Retry the stalled matching and distribution jobs of dead workers; returns how many."""
+    manager = context.app.job_manager
+    retried = 0
+    for job in await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS):
+        if job.task_name.startswith(STALLED_TASK_PREFIXES):
+            await manager.retry_job(job)
+            retried += 1
+    # This job runs four times a minute: keep only the last hour of its own finished runs.
+    await manager.delete_old_jobs(nb_hours=1, queue=MAINTENANCE_QUEUE)
+    return retried

@@ -33,3 +33,21 @@ class NoticeOut(BaseModel):
 class WebhookSecretOut(BaseModel):
     #: Shown once: store it now, it cannot be read back (set a new one to rotate).
     secret: str
+
+
+class Unacknowledged(BaseModel):
+    """A critical (or known-exploited) notice an operator has not acknowledged: every match of the
+    advisory in that organisation is still ``open``."""
+
+    organisation_id: uuid.UUID
+    organisation: str
+    sector: str
+    advisory_id: str
+    subject: str
+    known_exploited: bool
+    severity_rating: str | None
+    notified_at: datetime
+    hours_waiting: float
+    open_matches: int
+    #: Whether a delivery of the notice reached the operator (email or webhook accepted it).
+    delivered: bool

@@ -8,6 +8,9 @@ Invariants:
   reserved or unspecified (:mod:`ipaddress`), unless ``webhook_allow_private_addresses`` is true;
 - the check runs when the URL is saved and again at every delivery, on the addresses resolved
   then; the sender connects to the address it checked (no second lookup, so no DNS rebinding);
+- a :class:`Resolver` may reuse a host's answer for a few seconds (one fan-out batch sends to the
+  same host many times): the answer is still checked at every delivery, and only answers are kept,
+  never a verdict, so a policy that changes applies at once;
 - the reasons given never contain the resolved address or anything secret.
 """
 
@@ -16,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from forewarn.core.errors import ForewarnError
 
-__all__ = ["UnsafeUrl", "UrlPolicy", "check_address", "check_url", "resolve_checked"]
+__all__ = ["Resolver", "UnsafeUrl", "UrlPolicy", "check_address", "check_url", "resolve_checked"]
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -103,13 +107,43 @@ async def lookup(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-async def resolve_checked(url: str, policy: UrlPolicy) -> tuple[Target, IpAddress]:
-    """Check *url*, resolve its host and check every address; returns the address to connect to."""
+@dataclass
+class Resolver:
+    """:func:`lookup` with each host's answer kept for *ttl* seconds (at most *size* hosts), and
+    concurrent lookups of one host made once. Failures are not kept."""
+
+    ttl: float = 5.0
+    size: int = 1024
+    _answers: dict[tuple[str, int], tuple[float, asyncio.Future[list[str]]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    async def lookup(self, host: str, port: int) -> list[str]:
+        key, now = (host, port), time.monotonic()
+        held = self._answers.get(key)
+        if held is None or now - held[0] >= self.ttl:
+            if len(self._answers) >= self.size:
+                self._answers.clear()
+            held = (now, asyncio.ensure_future(lookup(host, port)))
+            self._answers[key] = held
+        try:
+            return list(await asyncio.shield(held[1]))
+        except BaseException:
+            if self._answers.get(key) is held:
+                del self._answers[key]
+            raise
+
+
+async def resolve_checked(
+    url: str, policy: UrlPolicy, *, resolver: Resolver | None = None
+) -> tuple[Target, IpAddress]:
+    """Check *url*, resolve its host (through *resolver*, if given) and check every address;
+    returns the address to connect to."""
     target = check_url(url, policy)
     if target.literal is not None:
         return target, target.literal
     try:
-        found = await lookup(target.host, target.port)
+        found = await (resolver.lookup if resolver is not None else lookup)(target.host, target.port)
     except (OSError, UnicodeError):
         raise UnsafeUrl("the webhook URL's host does not resolve") from None
     addresses: list[IpAddress] = []

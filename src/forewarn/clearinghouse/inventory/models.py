@@ -10,7 +10,12 @@ Invariants:
 - a component row is scannable (ecosystem, package, version); unscannable ones are kept on the asset
   as a list, never dropped;
 - components are indexed on (base ecosystem, package) and (base ecosystem, source package): what an
-  advisory's :func:`~forewarn.clearinghouse.matching.engine.package_keys` looks them up by.
+  advisory's :func:`~forewarn.clearinghouse.matching.engine.package_keys` looks them up by;
+- every component whose indexed fields fit (:func:`compact`, nearly all) is also in a covering index
+  on (base ecosystem, package, version) holding everything matching reads, so a popular package's
+  versions and components are read from the index alone (an index-only scan: a few thousand
+  contiguous index pages instead of one table page per component); the rare longer ones are in a
+  small partial index of their own. A query uses them by naming :func:`compact` or its negation.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -65,6 +70,32 @@ class Asset(IdMixin, CreatedMixin, Base):
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+#: Bytes of indexed fields a covering-index entry may hold: B-tree entries must stay under a third of
+#: a page (2,704 bytes in PostgreSQL), with room left for the ids and the entry's header.
+COVERED_BYTES = 2000
+_COVERED_FIELDS = ("base_ecosystem", "package", "ecosystem", "version")
+_OPTIONAL_FIELDS = ("source_package", "source_version", "name", "purl")
+#: What the covering index holds besides its key (base_ecosystem, package, version).
+COVERED_COLUMNS = (
+    "ecosystem",
+    "source_package",
+    "source_version",
+    "asset_id",
+    "organisation_id",
+    "name",
+    "purl",
+)
+
+
+def compact(alias: str = "") -> str:
+    """SQL: the component's indexed fields fit a covering-index entry. Written the same way in the
+    index's predicate and in queries, so that PostgreSQL proves the partial index applies."""
+    prefix = f"{alias}." if alias else ""
+    terms = [f"octet_length({prefix}{f})" for f in _COVERED_FIELDS]
+    terms += [f"coalesce(octet_length({prefix}{f}), 0)" for f in _OPTIONAL_FIELDS]
+    return f"({' + '.join(terms)}) <= {COVERED_BYTES}"
+
+
 class Component(IdMixin, Base):
     """One scannable component of an asset's inventory, in OSV terms."""
 
@@ -76,6 +107,21 @@ class Component(IdMixin, Base):
             "base_ecosystem",
             "source_package",
             postgresql_where="source_package IS NOT NULL",
+        ),
+        Index(
+            "ix_ch_components_covering",
+            "base_ecosystem",
+            "package",
+            "version",
+            postgresql_include=list(COVERED_COLUMNS),
+            postgresql_where=text(compact()),
+        ),
+        Index(
+            "ix_ch_components_long",
+            "base_ecosystem",
+            "package",
+            "version",
+            postgresql_where=text(f"NOT {compact()}"),
         ),
     )
 

@@ -18,12 +18,12 @@ import hashlib
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import delete, insert, or_, select, tuple_
+from sqlalchemy import delete, insert, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forewarn.accounts.schemas import Principal
 from forewarn.clearinghouse.inventory import policy
-from forewarn.clearinghouse.inventory.models import Asset, Component, Subscriber
+from forewarn.clearinghouse.inventory.models import Asset, Component, Subscriber, compact
 from forewarn.clearinghouse.inventory.names import split_ecosystem
 from forewarn.clearinghouse.inventory.records import (
     AssetOut,
@@ -40,6 +40,7 @@ from forewarn.core.errors import Forbidden, InvalidInput, NotFound, Problem
 
 __all__ = [
     "asset_components",
+    "compact",
     "components_for_keys",
     "get_subscriber",
     "identities_for_keys",
@@ -248,28 +249,35 @@ async def components_for_keys(
     return [_component_out(r) for r in rows]
 
 
+# The package keys as a relation, joined to components: a nested loop of index scans, one per key (a
+# row-valued IN list would be planned as an OR of conditions, which an index-only scan cannot take).
+_KEYS = "unnest(CAST(:bases AS text[]), CAST(:names AS text[])) AS k(base, name)"
+# Distinct identities by package (from the covering index alone, or the small index of long rows) and
+# by source package (distribution packages: ``ix_ch_components_source``). UNION removes duplicates.
+_IDENTITIES = (
+    "SELECT c.ecosystem, c.package, c.version, c.source_package, c.source_version"
+    " FROM @KEYS JOIN ch_components c ON c.base_ecosystem = k.base AND c.package = k.name WHERE @COMPACT"
+    " UNION SELECT c.ecosystem, c.package, c.version, c.source_package, c.source_version"
+    " FROM @KEYS JOIN ch_components c ON c.base_ecosystem = k.base AND c.package = k.name"
+    " WHERE NOT @COMPACT"
+    " UNION SELECT c.ecosystem, c.package, c.version, c.source_package, c.source_version"
+    " FROM @KEYS JOIN ch_components c ON c.base_ecosystem = k.base AND c.source_package = k.name"
+).replace("@KEYS", _KEYS).replace("@COMPACT", compact("c"))
+
+
 async def identities_for_keys(
     session: AsyncSession, *, keys: Iterable[tuple[str, str]]
 ) -> list[PackageIdentity]:
     """The distinct package identities among components found by *keys* (as
-    :func:`components_for_keys`): what a new advisory evaluates, once each."""
+    :func:`components_for_keys`): what a new advisory evaluates, once each.
+
+    Read from the covering index without visiting the table (where the visibility map allows):
+    for a package in 10⁵ inventories that is a few thousand index pages, not 10⁵ table pages.
+    """
     wanted = sorted(set(keys))
     if not wanted:
         return []
     rows = await session.execute(
-        select(
-            Component.ecosystem,
-            Component.package,
-            Component.version,
-            Component.source_package,
-            Component.source_version,
-        )
-        .where(
-            or_(
-                tuple_(Component.base_ecosystem, Component.package).in_(wanted),
-                tuple_(Component.base_ecosystem, Component.source_package).in_(wanted),
-            )
-        )
-        .distinct()
+        text(_IDENTITIES), {"bases": [b for b, _ in wanted], "names": [n for _, n in wanted]}
     )
     return [PackageIdentity(*row) for row in rows.all()]

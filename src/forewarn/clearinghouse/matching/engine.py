@@ -20,7 +20,9 @@ Invariants:
   advisories name source packages: ``libssl1.1`` built from ``openssl`` is found under ``openssl``),
   with the source version when the purl gives one;
 - each distinct (ecosystem, name, version) is evaluated once per :func:`match_components` call,
-  however many components share it;
+  however many components share it, over the ranks of its package's event versions
+  (:class:`~.ranges.Ranks`), which order exactly as the versions do: the same verdicts, fixed
+  versions and reasons as evaluating the versions themselves;
 - a match that a VEX statement says is ``not_affected`` or ``fixed`` is moved to
   :attr:`MatchReport.suppressed` with that statement, never dropped; an undecidable evaluation is
   reported in :attr:`MatchReport.undetermined`, never read as "not affected".
@@ -35,7 +37,13 @@ from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeVar
 
 from forewarn.clearinghouse.advisories.schemas import AFFECTED_STATUSES, Advisory
 from forewarn.clearinghouse.inventory.names import normalise_name, normalise_suffix, split_ecosystem
-from forewarn.clearinghouse.matching.ranges import CompiledAffected, Evaluation, Verdict, compile_affected
+from forewarn.clearinghouse.matching.ranges import (
+    CompiledAffected,
+    Evaluation,
+    Ranks,
+    Verdict,
+    compile_affected,
+)
 
 if TYPE_CHECKING:
     from forewarn.clearinghouse.matching.vex import VexIndex, VexStatement
@@ -134,6 +142,9 @@ class AdvisoryIndex:
         self._advisories: dict[str, Advisory] = {}
         self._entries: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
         self._keys: dict[str, set[tuple[str, str]]] = {}
+        # Per package, its entries' keys ranked (built when the package is first evaluated, dropped
+        # when one of its advisories is added or removed).
+        self._ranked: dict[tuple[str, str], tuple[Ranks, list[CompiledAffected]]] = {}
 
     @classmethod
     def build(cls, advisories: Iterable[Advisory]) -> AdvisoryIndex:
@@ -172,6 +183,7 @@ class AdvisoryIndex:
             self._entries[key].append(
                 _Entry(advisory.id, i, suffix, compile_affected(entry, entry.package.ecosystem))
             )
+            self._ranked.pop(key, None)
             keys.add(key)
         self._advisories[advisory.id] = advisory
         self._keys[advisory.id] = keys
@@ -181,11 +193,26 @@ class AdvisoryIndex:
         """Forget *advisory_id* (a no-op when it is not indexed)."""
         self._advisories.pop(advisory_id, None)
         for key in self._keys.pop(advisory_id, ()):
+            self._ranked.pop(key, None)
             remaining = [e for e in self._entries[key] if e.advisory_id != advisory_id]
             if remaining:
                 self._entries[key] = remaining
             else:
                 del self._entries[key]
+
+    def rank_all(self) -> None:
+        """Rank every package's keys now rather than at its first evaluation (a long-lived index:
+        the server's), so that matching an inventory never pays for it."""
+        for key in self._entries:
+            self._ranks_of(key)
+
+    def _ranks_of(self, key: tuple[str, str]) -> tuple[Ranks, list[CompiledAffected]]:
+        ranked = self._ranked.get(key)
+        if ranked is None:
+            entries = self._entries[key]
+            ranks = Ranks(e.compiled for e in entries)
+            ranked = self._ranked[key] = (ranks, [ranks.ranked(e.compiled) for e in entries])
+        return ranked
 
     def has_package(self, ecosystem: str, name: str) -> bool:
         """Whether any advisory names this package (*name* normalised for *ecosystem*)."""
@@ -198,11 +225,12 @@ class AdvisoryIndex:
         if not entries:
             return []
         component_suffix = normalise_suffix(base, suffix)
+        ranks, compiled = self._ranks_of((base, target.name))
         findings: list[Finding] = []
-        for entry in entries:
+        for entry, ranked_entry in zip(entries, compiled, strict=True):
             if not suffixes_compatible(base, entry.suffix, component_suffix):
                 continue
-            evaluation = entry.compiled.evaluate(target.version)
+            evaluation = ranked_entry.evaluate(target.version, ranks.key_of)
             if evaluation.verdict is not Verdict.NOT_AFFECTED:
                 findings.append(Finding(entry.advisory_id, entry.affected_index, evaluation))
         return findings

@@ -9,15 +9,28 @@ Invariants:
   fixed versions and remediations); a revision that leaves it unchanged does not reopen the match nor
   move ``alerted_at`` (CSAF 2.0 §9.1.17);
 - advisories are referenced by OSV id (``ch_public_advisories.id``) without a foreign key: imported
-  records may be replaced, and a match outlives the row that found it.
+  records may be replaced, and a match outlives the row that found it;
+- an exposure snapshot holds, for one day, one advisory and one sector, the open matches and the
+  operators with open matches as last counted that day (the periodic ``matching:snapshot_exposure``
+  job rewrites the day's rows as a whole); past days are never rewritten.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -60,3 +73,16 @@ class Match(IdMixin, CreatedMixin, Base):
     note: Mapped[str | None] = mapped_column(Text)
     alerted_at: Mapped[datetime] = mapped_column(default=utcnow)
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExposureSnapshot(Base):
+    """Open matches of one advisory in one sector, as counted on one day (for charts over time)."""
+
+    __tablename__ = "ch_exposure_snapshots"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    advisory_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sector: Mapped[str] = mapped_column(String(40), primary_key=True)
+    open_matches: Mapped[int] = mapped_column(Integer)
+    open_operators: Mapped[int] = mapped_column(Integer)
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -27,7 +27,9 @@ Invariants:
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -39,6 +41,8 @@ __all__ = [
     "CompiledAffected",
     "CompiledRange",
     "Evaluation",
+    "KeyOf",
+    "Ranks",
     "Verdict",
     "compile_affected",
     "compile_range",
@@ -92,7 +96,7 @@ class CompiledRange:
     def skipped(self) -> bool:
         return self.type is RangeType.GIT
 
-    def contains(self, version_key: tuple[int, Any]) -> bool:
+    def contains(self, version_key: Any) -> bool:
         """The §Evaluation walk's final state for a version whose key is *version_key*."""
         # Events with key <= v are a prefix. The last of them that fires decides: introduced and fixed
         # fire at v >= e, last_affected only at v > e.
@@ -104,7 +108,7 @@ class CompiledRange:
             return self.kinds[i] == INTRODUCED
         return False
 
-    def fixes_after(self, version_key: tuple[int, Any]) -> tuple[str, ...]:
+    def fixes_after(self, version_key: Any) -> tuple[str, ...]:
         """The ``fixed`` versions above *version_key*, nearest first (advice for "update to")."""
         i = bisect.bisect_right(self.keys, version_key)
         return tuple(self.versions[j] for j in range(i, len(self.keys)) if self.kinds[j] == FIXED)
@@ -155,15 +159,20 @@ class CompiledAffected:
     version_keys: tuple[Any, ...]
     ranges: tuple[CompiledRange, ...]
 
-    def evaluate(self, version: str) -> Evaluation:
-        """OSV §Evaluation of *version* against this entry (``IncludedInVersions || IncludedInRanges``)."""
+    def evaluate(self, version: str, key_of: KeyOf | None = None) -> Evaluation:
+        """OSV §Evaluation of *version* against this entry (``IncludedInVersions || IncludedInRanges``).
+
+        *key_of* gives a version's key under a scheme; an entry :func:`ranked` for its package takes
+        the ranks that entry's keys were replaced by (see :class:`Ranks`)."""
         if version in self.versions:
             return Evaluation(Verdict.AFFECTED)
-        eco_key: tuple[int, Any] | None = None
+        if key_of is None:
+            key_of = _version_key
+        eco_key: Any = None
         eco_error: str | None = None
         if self.scheme is not None:
             try:
-                eco_key = _version_key(self.scheme, version)
+                eco_key = key_of(self.scheme, version)
             except InvalidVersion:
                 eco_error = f"{version[:80]!r} is not a {self.scheme.name} version"
         if eco_key is not None and self.version_keys:
@@ -180,7 +189,7 @@ class CompiledAffected:
                 continue
             if range_.type is RangeType.SEMVER:
                 try:
-                    key: tuple[int, Any] = _version_key(SEMVER, version)
+                    key: Any = key_of(SEMVER, version)
                 except InvalidVersion:
                     unknown = unknown or f"{version[:80]!r} is not a SemVer 2.0.0 version"
                     continue
@@ -214,3 +223,90 @@ def compile_affected(affected: Affected, ecosystem: str) -> CompiledAffected:
         version_keys=tuple(keys),
         ranges=tuple(compile_range(r, ecosystem) for r in affected.ranges),
     )
+
+
+#: A version's key under a scheme (raises :class:`InvalidVersion`).
+KeyOf = Callable[[Scheme, str], Any]
+
+
+class Ranks:
+    """The event and listed-version keys of one package's entries, per scheme, replaced by their
+    ranks: even integers in sorted order (equal keys share one). A version's rank is the rank of an
+    equal key, or the odd integer between its neighbours; ranks compare exactly as the keys do, so
+    the §Evaluation walk over ranks gives the same verdicts, with one ordering search per version
+    and scheme instead of one per entry (univers comparisons are slow: a package with hundreds of
+    advisories paid for each). Keys are gathered by their version strings (keys of some schemes
+    cannot be hashed; the strings repeat across a package's advisories)."""
+
+    __slots__ = ("_memo", "_sorted")
+
+    def __init__(self, entries: Iterable[CompiledAffected]) -> None:
+        by_text: dict[Scheme, dict[str, Any]] = {}
+        for entry in entries:
+            if entry.scheme is not None:
+                found = by_text.setdefault(entry.scheme, {})
+                for text in entry.versions:
+                    with contextlib.suppress(InvalidVersion):
+                        found.setdefault(text, _version_key(entry.scheme, text))
+            for r in entry.ranges:
+                if r.scheme is not None and r.error is None:
+                    found = by_text.setdefault(r.scheme, {})
+                    for key, text in zip(r.keys, r.versions, strict=True):
+                        found.setdefault(_text(key, text), key)
+        self._sorted: dict[Scheme, list[Any]] = {}
+        for scheme, found in by_text.items():
+            distinct: list[Any] = []
+            for key in sorted(found.values()):
+                if not distinct or distinct[-1] != key:
+                    distinct.append(key)
+            self._sorted[scheme] = distinct
+        self._memo: dict[tuple[Scheme, str], int | InvalidVersion] = {}
+
+    def _rank(self, scheme: Scheme, key: Any) -> int:
+        table = self._sorted.get(scheme, [])
+        i = bisect.bisect_left(table, key)
+        return 2 * i if i < len(table) and table[i] == key else 2 * i - 1
+
+    def key_of(self, scheme: Scheme, version: str) -> int:
+        """A version's rank under *scheme* (memoised: a package version is asked once per entry)."""
+        memo = self._memo.get((scheme, version))
+        if memo is None:
+            try:
+                memo = self._rank(scheme, _version_key(scheme, version))
+            except InvalidVersion as exc:
+                memo = exc
+            self._memo[(scheme, version)] = memo
+        if isinstance(memo, InvalidVersion):
+            raise memo
+        return memo
+
+    def _ranked_key(self, scheme: Scheme, key: Any, text: str) -> int:
+        if key == BOTTOM:
+            return self._rank(scheme, key)
+        return self.key_of(scheme, text)
+
+    def ranked(self, entry: CompiledAffected) -> CompiledAffected:
+        """*entry* with its keys replaced by their ranks (evaluate it with :meth:`key_of`)."""
+        ranges = tuple(
+            r
+            if r.scheme is None or r.error is not None
+            else replace(
+                r,
+                keys=tuple(self._ranked_key(r.scheme, k, t) for k, t in zip(r.keys, r.versions, strict=True)),
+            )
+            for r in entry.ranges
+        )
+        version_keys: tuple[int, ...] = ()
+        if entry.scheme is not None:
+            scheme = entry.scheme
+            ranks: list[int] = []
+            for text in entry.versions:
+                with contextlib.suppress(InvalidVersion):
+                    ranks.append(self.key_of(scheme, text))
+            version_keys = tuple(sorted(ranks))
+        return replace(entry, version_keys=version_keys, ranges=ranges)
+
+
+def _text(key: Any, text: str) -> str:
+    # ``introduced: "0"`` is BOTTOM, not the version "0" a ``fixed`` may name.
+    return "\x00bottom" if key == BOTTOM else text

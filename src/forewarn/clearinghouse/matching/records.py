@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
-__all__ = ["Exposure", "ExposureRow", "Justification", "MatchOut", "MatchStatus", "StatusIn"]
+__all__ = [
+    "Exposure",
+    "ExposureHistory",
+    "ExposureRow",
+    "Justification",
+    "MatchOut",
+    "MatchStatus",
+    "RemediationRow",
+    "ScanOut",
+    "StatusIn",
+    "VexFormat",
+    "VexImportOut",
+]
 
 
 class MatchStatus(StrEnum):
@@ -92,3 +104,83 @@ class ExposureRow(BaseModel):
 class Exposure(BaseModel):
     advisories: list[ExposureRow]
     totals_by_status: dict[str, int]
+
+
+class VexFormat(StrEnum):
+    CYCLONEDX = "cyclonedx"
+    OPENVEX = "openvex"
+
+
+class VexSkipped(BaseModel):
+    match_id: uuid.UUID
+    advisory_id: str
+    reason: str
+
+
+class VexImportOut(BaseModel):
+    """What importing a VEX document did to the caller's matches."""
+
+    statements: int
+    #: Matches whose status the document changed.
+    applied: int
+    #: Matches a statement applies to that already had that status.
+    unchanged: int
+    skipped: list[VexSkipped]
+
+
+class ScanPackage(BaseModel):
+    ecosystem: str | None
+    name: str | None
+    version: str | None
+    purl: str | None
+
+
+class ScanResult(BaseModel):
+    package: ScanPackage
+    advisories: list[str]
+    #: The nearest fixed version of each advisory, when one is known (for the table).
+    fixed: list[str] = []
+
+
+class ScanUnscannable(BaseModel):
+    package: ScanPackage
+    location: str
+    reason: str
+
+
+class ScanSuppressed(BaseModel):
+    package: ScanPackage
+    advisory: str
+    status: str
+    reason: str
+
+
+class ScanOut(BaseModel):
+    """A stateless scan: the ``forewarn scan --json`` document (``results``, ``unscannable``) and what
+    the table shows besides (counts, VEX-suppressed matches). Nothing is stored."""
+
+    results: list[ScanResult]
+    unscannable: list[ScanUnscannable]
+    format: str
+    spec_version: str | None
+    components: int
+    advisories: int
+    suppressed: list[ScanSuppressed]
+
+
+class ExposureHistory(BaseModel):
+    """Open matches per day (daily snapshots, and today counted now), by sector and for the
+    advisories with the most open matches today."""
+
+    days: list[date]
+    by_sector: dict[str, list[int]]
+    by_advisory: dict[str, list[int]]
+
+
+class RemediationRow(BaseModel):
+    """Time from a match first seen to fixed, per sector (``sector`` "all" for every sector)."""
+
+    sector: str
+    fixed: int
+    median_hours: float | None
+    p90_hours: float | None

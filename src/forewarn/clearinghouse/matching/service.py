@@ -30,7 +30,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from sqlalchemy import func, select, text
@@ -40,20 +40,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from forewarn.accounts.schemas import Principal
 from forewarn.clearinghouse.advisories import policy as advisories_policy
 from forewarn.clearinghouse.advisories import service as advisories
-from forewarn.clearinghouse.advisories.schemas import Advisory
+from forewarn.clearinghouse.advisories.schemas import Advisory, Publication
 from forewarn.clearinghouse.inventory import policy as inventory_policy
 from forewarn.clearinghouse.inventory import service as inventory
 from forewarn.clearinghouse.inventory.records import ComponentOut, PackageIdentity
+from forewarn.clearinghouse.matching import policy
 from forewarn.clearinghouse.matching.engine import AdvisoryIndex, Match, match_components, package_keys
+from forewarn.clearinghouse.matching.models import ExposureSnapshot
 from forewarn.clearinghouse.matching.models import Match as MatchRow
 from forewarn.clearinghouse.matching.records import (
     OPEN_STATUSES,
     Exposure,
+    ExposureHistory,
     ExposureRow,
     Justification,
     MatchOut,
     MatchStatus,
+    RemediationRow,
+    ScanOut,
     StatusIn,
+    VexFormat,
+    VexImportOut,
+    VexSkipped,
 )
 from forewarn.core.clock import utcnow
 from forewarn.core.errors import Forbidden, NotFound
@@ -61,12 +69,18 @@ from forewarn.core.errors import Forbidden, NotFound
 __all__ = [
     "MATCH_ADVISORY_TASK",
     "advisory_index",
+    "export_vex",
     "exposure",
+    "exposure_history",
+    "import_vex",
     "list_matches",
     "match_advisory",
     "match_asset",
     "published_advisories",
+    "remediation_times",
+    "scan",
     "set_status",
+    "snapshot_exposure",
 ]
 
 #: The job publication enqueues by name (advisories hand work up; DESIGN §3).
@@ -105,6 +119,7 @@ async def advisory_index(session: AsyncSession) -> AdvisoryIndex:
     if cached is not None and cached[0] == signature:
         return cached[1]
     index = AdvisoryIndex.build(await published_advisories(session))
+    index.rank_all()
     _INDEX["published"] = (signature, index)
     return index
 
@@ -232,11 +247,47 @@ async def _record(
                 row.status = MatchStatus.OPEN.value
                 row.status_changed_at = now
                 row.note = "Reopened: the advisory's remediation changed."
-    if fresh:  # one statement for every new match (executemany)
-        await session.execute(
-            pg_insert(MatchRow).on_conflict_do_nothing(constraint="uq_ch_matches_identity"), fresh
-        )
+    if fresh:  # one statement for every new match, its rows as arrays (one round trip, one plan)
+        columns = {
+            "id": "id",
+            "org": "organisation_id",
+            "asset": "asset_id",
+            "advisory": "advisory_id",
+            "eco": "ecosystem",
+            "pkg": "package",
+            "ver": "version",
+            "cname": "component_name",
+            "purl": "purl",
+            "via": "via",
+            "remediation": "remediation",
+            "summary": "summary",
+            "score": "severity_score",
+            "rating": "severity_rating",
+            "kev": "known_exploited",
+        }
+        params: dict[str, object] = {name: [row[column] for row in fresh] for name, column in columns.items()}
+        params["fixed"] = [json.dumps(row["fixed"]) for row in fresh]
+        params["now"] = now
+        await session.execute(text(_INSERT_FRESH), params)
     return alerted + len(fresh), seen
+
+
+_INSERT_FRESH = (
+    "INSERT INTO ch_matches (id, organisation_id, asset_id, advisory_id, ecosystem, package, version,"
+    " component_name, purl, via, fixed, remediation, summary, severity_score, severity_rating,"
+    " known_exploited, status, alerted_at, status_changed_at, created_at)"
+    " SELECT r.id, r.org, r.asset, r.advisory, r.eco, r.pkg, r.ver, r.cname, r.purl, r.via,"
+    " ARRAY(SELECT jsonb_array_elements_text(CAST(r.fixed AS jsonb))), r.remediation, r.summary, r.score,"
+    " r.rating, r.kev, 'open', :now, :now, :now"
+    " FROM unnest(CAST(:id AS uuid[]), CAST(:org AS uuid[]), CAST(:asset AS uuid[]),"
+    " CAST(:advisory AS text[]), CAST(:eco AS text[]), CAST(:pkg AS text[]), CAST(:ver AS text[]),"
+    " CAST(:cname AS text[]), CAST(:purl AS text[]), CAST(:via AS text[]), CAST(:fixed AS text[]),"
+    " CAST(:remediation AS text[]), CAST(:summary AS text[]), CAST(:score AS float8[]),"
+    " CAST(:rating AS text[]), CAST(:kev AS boolean[]))"
+    " AS r(id, org, asset, advisory, eco, pkg, ver, cname, purl, via, fixed, remediation, summary, score,"
+    " rating, kev)"
+    " ON CONFLICT ON CONSTRAINT uq_ch_matches_identity DO NOTHING"
+)
 
 
 _UNNEST = (
@@ -245,28 +296,37 @@ _UNNEST = (
     " CAST(:remediation AS text[])) AS v(base, eco, pkg, ver, spkg, sver, via, fixed, remediation)"
 )
 
+_CAND = (
+    "SELECT c.asset_id, c.organisation_id, c.ecosystem, c.package, c.version, c.name, c.purl,"
+    " c.source_package, c.source_version FROM k"
+    " JOIN ch_components c ON c.base_ecosystem = k.base AND c.package = k.pkg AND c.version = k.ver"
+)
+
 # New matches, one statement: every component with an affected identity, one row per (asset, identity).
 # Reads inventory's ``ch_components`` by table name (as cross-domain foreign keys do): the set-based
 # form is what keeps a popular package's publication in the database instead of in Python.
 _INSERT = (
-    # The candidates are read once per package through the (base ecosystem, package) index, then
-    # hash-joined with the affected identities: joining the identities straight to the table made
-    # the planner walk a popular package's rows once per identity.
-    "WITH cand AS MATERIALIZED (SELECT * FROM ch_components WHERE (base_ecosystem, package) IN"
-    " (SELECT DISTINCT v.base, v.pkg FROM @UNNEST))"
+    # The candidates are the components at an affected (base ecosystem, package, version), read from
+    # inventory's covering index alone (index-only scans: the columns below are all it holds) or,
+    # for the rare component too long for it, from the small index of long rows; then hash-joined
+    # with the affected identities (source fields included), whose fixed versions are turned into
+    # an array once each, not once per match.
+    "WITH v AS MATERIALIZED (SELECT v.*, ARRAY(SELECT jsonb_array_elements_text(CAST(v.fixed AS jsonb)))"
+    " AS fixed_versions FROM @UNNEST),"
+    " k AS MATERIALIZED (SELECT DISTINCT v.base, v.pkg, v.ver FROM v),"
+    " cand AS MATERIALIZED (@CAND WHERE @COMPACT UNION ALL @CAND WHERE NOT @COMPACT)"
     " INSERT INTO ch_matches (id, organisation_id, asset_id, advisory_id, ecosystem, package, version,"
     " component_name, purl, via, fixed, remediation, summary, severity_score, severity_rating,"
     " known_exploited, status, alerted_at, status_changed_at, created_at)"
     " SELECT DISTINCT ON (c.asset_id, c.ecosystem, c.package, c.version)"
     " gen_random_uuid(), c.organisation_id, c.asset_id, :advisory, c.ecosystem, c.package, c.version,"
     " COALESCE(c.name, c.package), c.purl, v.via,"
-    " ARRAY(SELECT jsonb_array_elements_text(CAST(v.fixed AS jsonb))), v.remediation, :summary,"
-    " :score, :rating, :kev, 'open', :now, :now, :now"
-    " FROM cand c JOIN @UNNEST ON c.package = v.pkg AND c.ecosystem = v.eco AND c.version = v.ver"
+    " v.fixed_versions, v.remediation, :summary, :score, :rating, :kev, 'open', :now, :now, :now"
+    " FROM cand c JOIN v ON c.package = v.pkg AND c.ecosystem = v.eco AND c.version = v.ver"
     " AND c.source_package IS NOT DISTINCT FROM v.spkg AND c.source_version IS NOT DISTINCT FROM v.sver"
     " ORDER BY c.asset_id, c.ecosystem, c.package, c.version"
     " ON CONFLICT ON CONSTRAINT uq_ch_matches_identity DO NOTHING"
-).replace("@UNNEST", _UNNEST)
+).replace("@CAND", _CAND).replace("@COMPACT", inventory.compact("c")).replace("@UNNEST", _UNNEST)
 # Known matches whose remediation changed: re-alert, and reopen those marked fixed (CSAF §9.1.17).
 _REALERT = (
     "UPDATE ch_matches m SET remediation = v.remediation, alerted_at = :now,"
@@ -507,3 +567,283 @@ async def exposure(session: AsyncSession, *, actor: Principal) -> Exposure:
         key=lambda r: (not r.known_exploited, -_RATING_ORDER.get(r.severity_rating or "", -1), r.advisory_id)
     )
     return Exposure(advisories=out, totals_by_status={s.value: totals.get(s.value, 0) for s in MatchStatus})
+
+
+async def organisations_matched(session: AsyncSession, *, advisory_ids: Sequence[str]) -> int:
+    """How many organisations have at least one match to any of these advisories (read-only).
+
+    A count, never who: grants shows it as the reach of a funded tool's findings.
+    """
+    if not advisory_ids:
+        return 0
+    count = await session.scalar(
+        select(func.count(func.distinct(MatchRow.organisation_id))).where(
+            MatchRow.advisory_id.in_(list(advisory_ids))
+        )
+    )
+    return int(count or 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# VEX: the operator's state out, and statements in
+# --------------------------------------------------------------------------------------------------
+
+
+async def export_vex(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    format: VexFormat,
+    base_url: str,
+    spec_version: str = "1.6",
+) -> dict[str, object]:
+    """The caller's organisation's decided matches as a CycloneDX VEX BOM (1.5 or 1.6) or an
+    OpenVEX 0.2.0 document (see :mod:`.vexexport` for the mapping)."""
+    from forewarn.clearinghouse.matching import vexexport
+
+    matches = await list_matches(session, actor=actor)
+    organisation = actor.organisation_name or "operator"
+    if format is VexFormat.OPENVEX:
+        return vexexport.openvex(matches, organisation=organisation, now=utcnow())
+    return vexexport.cyclonedx_vex(
+        matches, spec_version=spec_version, organisation=organisation, base_url=base_url, now=utcnow()
+    )
+
+
+class _Held:
+    """A stored match as the VEX index reads a component."""
+
+    __slots__ = ("ecosystem", "package", "purl", "ref", "version")
+
+    def __init__(self, row: MatchRow, ref: str) -> None:
+        self.ecosystem, self.package, self.version = row.ecosystem, row.package, row.version
+        self.purl, self.ref = row.purl, ref
+
+
+def _read_csaf(raw: bytes) -> tuple[Publication, Sequence[Advisory]]:
+    from forewarn.clearinghouse.advisories.csaf import loads_csaf
+
+    document = loads_csaf(raw)
+    return document.publication, document.advisories
+
+
+async def import_vex(session: AsyncSession, *, raw: bytes, actor: Principal) -> VexImportOut:
+    """Apply a VEX document (CycloneDX VEX, OpenVEX or CSAF VEX) to the caller's matches.
+
+    The document is validated completely before any match changes. A statement applies to a match
+    when it names one of the advisory's ids (id or alias) and the component: forewarn's asset-scoped
+    reference (what :func:`export_vex` writes) first, otherwise the component's package (purl) and
+    version, as at match time; of those that apply the latest decides (OpenVEX ordering). Statuses
+    are mapped as :func:`.vexexport.status_of` says; a ``not_affected`` without a justification
+    forewarn can record is skipped and listed, never guessed.
+    """
+    from forewarn.clearinghouse.matching import vexexport
+    from forewarn.clearinghouse.matching.vex import VexIndex, VexStatement, parse_vex
+
+    org = _own(actor)
+    statements = parse_vex(raw, read_csaf=_read_csaf)
+    scoped: dict[str, list[tuple[int, VexStatement]]] = defaultdict(list)
+    for order, statement in enumerate(statements):
+        for product in statement.products:
+            if product.startswith("urn:forewarn:asset:"):
+                scoped[product].append((order, statement))
+    # A statement scoped to an asset (forewarn's export) speaks for that asset only: its purls are
+    # there for other tools, and must not reach the same package on another asset.
+    index = VexIndex(
+        s for s in statements if not any(p.startswith("urn:forewarn:asset:") for p in s.products)
+    )
+    rows = list(
+        await session.scalars(
+            select(MatchRow).where(MatchRow.organisation_id == org).order_by(MatchRow.id).with_for_update()
+        )
+    )
+    published: dict[str, Advisory | None] = {}
+    floor = datetime.min.replace(tzinfo=UTC)
+    applied = unchanged = 0
+    skipped: list[VexSkipped] = []
+    now = utcnow()
+    for row in rows:
+        if row.advisory_id not in published:
+            published[row.advisory_id] = await _published_advisory(session, row.advisory_id)
+        advisory = published[row.advisory_id]
+        ids = set(advisory.all_ids()) if advisory is not None else {row.advisory_id}
+        ref = vexexport.component_ref(row.asset_id, row.ecosystem, row.package, row.version)
+        own = [(s.timestamp or floor, order, s) for order, s in scoped.get(ref, ()) if ids & set(s.ids())]
+        decisive: VexStatement | None
+        if own:
+            decisive = max(own, key=lambda e: e[:2])[2]
+        elif advisory is not None:
+            decisive = index.decisive(_Held(row, ref), advisory)
+        else:
+            decisive = None
+        if decisive is None:
+            continue
+        wanted = vexexport.status_of(decisive)
+        if wanted is None:
+            skipped.append(
+                VexSkipped(
+                    match_id=row.id,
+                    advisory_id=row.advisory_id,
+                    reason="not_affected without a justification forewarn can record (one of CISA's five)",
+                )
+            )
+            continue
+        status, justification = wanted
+        if row.status == status.value and row.justification == (
+            justification.value if justification else None
+        ):
+            unchanged += 1
+            continue
+        note = decisive.impact
+        if (
+            status is MatchStatus.RISK_ACCEPTED
+            and decisive.action
+            and decisive.action.startswith(vexexport.RISK_ACCEPTED)
+        ):
+            note = decisive.action.removeprefix(f"{vexexport.RISK_ACCEPTED}: will not fix.").strip() or note
+        row.status = status.value
+        row.justification = justification.value if justification else None
+        row.note = note[:2000] if note else None
+        row.status_changed_at = now
+        applied += 1
+    await session.flush()
+    return VexImportOut(statements=len(statements), applied=applied, unchanged=unchanged, skipped=skipped)
+
+
+# --------------------------------------------------------------------------------------------------
+# Stateless scan
+# --------------------------------------------------------------------------------------------------
+
+
+async def scan(session: AsyncSession, *, raw: bytes, actor: Principal) -> ScanOut:
+    """Match an SBOM against every published advisory without storing anything (``forewarn scan
+    --server``): the same engine, index and report as the offline scan; VEX embedded in a CycloneDX
+    JSON SBOM is applied."""
+    from forewarn.clearinghouse.inventory.sbom import load_json, parse_sbom
+    from forewarn.clearinghouse.inventory.schemas import SbomFormat
+    from forewarn.clearinghouse.matching.report import scan_out
+    from forewarn.clearinghouse.matching.vex import VexIndex, from_cyclonedx
+
+    if not policy.can_scan(actor):
+        raise Forbidden("only operators' contacts and clearinghouse analysts scan against the server")
+    inventory_doc = parse_sbom(raw)  # raises InvalidSbom naming each problem
+    vex = None
+    if inventory_doc.format is SbomFormat.CYCLONEDX_JSON:
+        text_doc = raw.decode("utf-8").removeprefix("\ufeff")
+        doc = load_json(text_doc, what="SBOM")
+        if doc.get("vulnerabilities"):
+            vex = VexIndex(from_cyclonedx(doc, text=text_doc))
+    index = await advisory_index(session)
+    report = match_components(index, inventory_doc.components, vex=vex)
+    return scan_out(inventory_doc, report, advisories=len(index))
+
+
+# --------------------------------------------------------------------------------------------------
+# Exposure over time and time to remediate (the clearinghouse's dashboard)
+# --------------------------------------------------------------------------------------------------
+
+# Open matches per (advisory, sector), now. Reads inventory's ``ch_subscribers`` by table name for the
+# sector (as cross-domain foreign keys do): one aggregate instead of a service call per organisation.
+_OPEN_NOW = text(
+    "SELECT m.advisory_id, COALESCE(s.sector, 'unregistered') AS sector, count(*) AS open_matches,"
+    " count(DISTINCT m.organisation_id) AS open_operators"
+    " FROM ch_matches m LEFT JOIN ch_subscribers s ON s.organisation_id = m.organisation_id"
+    " WHERE m.status IN ('open', 'acknowledged', 'in_progress') GROUP BY 1, 2"
+)
+_REMEDIATION = text(
+    "SELECT COALESCE(s.sector, 'unregistered') AS sector, count(*) AS fixed,"
+    " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM m.status_changed_at - m.created_at)),"
+    " percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM m.status_changed_at - m.created_at))"
+    " FROM ch_matches m LEFT JOIN ch_subscribers s ON s.organisation_id = m.organisation_id"
+    " WHERE m.status = 'fixed' GROUP BY ROLLUP (1) ORDER BY 1 NULLS FIRST"
+)
+
+
+def _analyst(actor: Principal) -> None:
+    if not advisories_policy.is_analyst(actor):
+        raise Forbidden("only clearinghouse analysts see sector-wide exposure")
+
+
+async def snapshot_exposure(session: AsyncSession, *, now: datetime | None = None) -> int:
+    """Write today's exposure snapshot (open matches per advisory and sector), replacing today's
+    earlier one; returns the rows written. Run by the periodic ``matching:snapshot_exposure`` job;
+    idempotent (a second run the same day writes the same rows, counted again)."""
+    now = now or utcnow()
+    today = now.astimezone(UTC).date()
+    rows = (await session.execute(_OPEN_NOW)).all()
+    await session.execute(text("DELETE FROM ch_exposure_snapshots WHERE day = :day"), {"day": today})
+    if rows:
+        await session.execute(
+            pg_insert(ExposureSnapshot),
+            [
+                {
+                    "day": today,
+                    "advisory_id": r[0],
+                    "sector": r[1],
+                    "open_matches": r[2],
+                    "open_operators": r[3],
+                    "taken_at": now,
+                }
+                for r in rows
+            ],
+        )
+    return len(rows)
+
+
+async def exposure_history(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    days: int = 30,
+    advisories_shown: int = 5,
+    now: datetime | None = None,
+) -> ExposureHistory:
+    """Open matches per day over the last *days* days, by sector and for the *advisories_shown*
+    advisories with the most open matches today: past days from the daily snapshots (a day
+    without a snapshot counts as none open), today counted now."""
+    _analyst(actor)
+    today = (now or utcnow()).astimezone(UTC).date()
+    span = [today - timedelta(days=d) for d in range(days - 1, -1, -1)]
+    position = {d: i for i, d in enumerate(span)}
+    by_sector: dict[str, list[int]] = defaultdict(lambda: [0] * len(span))
+    by_advisory: dict[str, list[int]] = defaultdict(lambda: [0] * len(span))
+    past = await session.execute(
+        select(
+            ExposureSnapshot.day,
+            ExposureSnapshot.advisory_id,
+            ExposureSnapshot.sector,
+            ExposureSnapshot.open_matches,
+        ).where(ExposureSnapshot.day >= span[0], ExposureSnapshot.day < today)
+    )
+    current = [(today, r[0], r[1], r[2]) for r in (await session.execute(_OPEN_NOW)).all()]
+    today_by_advisory: dict[str, int] = defaultdict(int)
+    for advisory_id, _, count in ((r[1], r[2], r[3]) for r in current):
+        today_by_advisory[advisory_id] += count
+    top = sorted(today_by_advisory, key=lambda a: (-today_by_advisory[a], a))[:advisories_shown]
+    for day, advisory_id, sector, count in [*past.all(), *current]:
+        i = position[day]
+        by_sector[sector][i] += count
+        if advisory_id in top:
+            by_advisory[advisory_id][i] += count
+    return ExposureHistory(
+        days=span,
+        by_sector=dict(sorted(by_sector.items())),
+        by_advisory={a: by_advisory[a] for a in top},
+    )
+
+
+async def remediation_times(session: AsyncSession, *, actor: Principal) -> list[RemediationRow]:
+    """Hours from a match first seen (``created_at``) to fixed (its last status change, to
+    ``fixed``), median and 90th percentile per sector, and over all sectors first (``all``)."""
+    _analyst(actor)
+    out: list[RemediationRow] = []
+    for sector, fixed, median, p90 in (await session.execute(_REMEDIATION)).all():
+        out.append(
+            RemediationRow(
+                sector=sector if sector is not None else "all",
+                fixed=int(fixed),
+                median_hours=round(float(median) / 3600, 2) if median is not None else None,
+                p90_hours=round(float(p90) / 3600, 2) if p90 is not None else None,
+            )
+        )
+    return out

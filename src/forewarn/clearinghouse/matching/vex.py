@@ -174,6 +174,14 @@ def from_cyclonedx(doc: Mapping[str, Any], *, text: str | None = None) -> list[V
         justification = analysis.get("justification") or (
             "false_positive" if state == "false_positive" else None
         )
+        # forewarn's own export keeps the exact CISA justification beside CycloneDX's nearest one.
+        for prop in vuln.get("properties") or ():
+            if (
+                isinstance(prop, Mapping)
+                and prop.get("name") == "forewarn:vex:justification"
+                and prop.get("value") in _OPENVEX_JUSTIFICATIONS
+            ):
+                justification = str(prop["value"])
         detail = analysis.get("detail") or None
         if status is VexStatus.NOT_AFFECTED and not (justification or detail):
             problems.append(Problem(f"{where}/analysis", "not_affected needs a justification or a detail"))

@@ -8,6 +8,7 @@ CSRF token and redirect after success (POST/redirect/GET).
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -23,7 +24,8 @@ from forewarn.clearinghouse.inventory import service as inventory
 from forewarn.clearinghouse.inventory.policy import is_operator
 from forewarn.clearinghouse.inventory.records import SECTORS, Digest, OrgSize, SubscriberIn
 from forewarn.clearinghouse.matching import service
-from forewarn.clearinghouse.matching.records import Justification, MatchStatus, StatusIn
+from forewarn.clearinghouse.matching.api import vex_response
+from forewarn.clearinghouse.matching.records import Justification, MatchStatus, StatusIn, VexFormat
 from forewarn.core.errors import ForewarnError, InvalidInput, Problem
 from forewarn.core.http import RuntimeDep, Session
 from forewarn.core.pages import FLASH, render
@@ -39,6 +41,7 @@ FLASH.update(
         "sbom-uploaded": "The SBOM is stored and matched against every published advisory.",
         "profile-saved": "Your subscriber profile is saved.",
         "match-updated": "The match's status is saved.",
+        "vex-imported": "The VEX document is applied to your matches.",
     }
 )
 
@@ -192,7 +195,72 @@ async def match_status(
     return _see("/operator", "match-updated")
 
 
+@router.get("/operator/vex/{format}", name="operator_vex")
+async def vex_download(
+    session: Session, runtime: RuntimeDep, actor: Operator, format: VexFormat, spec_version: str = "1.6"
+) -> Response:
+    """Download your state as CycloneDX VEX (1.5 or 1.6) or OpenVEX 0.2.0."""
+    if spec_version not in ("1.5", "1.6"):
+        spec_version = "1.6"
+    doc = await service.export_vex(
+        session,
+        actor=actor,
+        format=format,
+        base_url=runtime.settings.public_base_url,
+        spec_version=spec_version,
+    )
+    return vex_response(doc, format, spec_version)
+
+
+@router.post("/operator/vex")
+async def vex_upload(
+    request: Request, session: Session, actor: Operator, vex: Annotated[UploadFile, File()]
+) -> Response:
+    from forewarn.clearinghouse.matching.vex import MAX_VEX_BYTES
+
+    raw = await vex.read(MAX_VEX_BYTES + 1)
+    try:
+        if len(raw) > MAX_VEX_BYTES:
+            raise InvalidInput("the VEX document is too large", problems=[Problem("vex", "too large")])
+        async with session.begin_nested():  # nothing of a refused document stays
+            await service.import_vex(session, raw=raw, actor=actor)
+    except InvalidInput as exc:
+        return await _dashboard(
+            request, session, actor, status=exc.status_code, error=exc.message, problems=exc.problems
+        )
+    return _see("/operator", "vex-imported")
+
+
 @router.get("/clearinghouse/exposure", name="exposure")
-async def exposure(request: Request, session: Session, actor: Analyst) -> Response:
+async def exposure(
+    request: Request, session: Session, actor: Analyst, hours: int = 24, days: int = 30
+) -> Response:
+    from forewarn.clearinghouse.matching.charts import line_chart
+
+    hours = min(max(hours, 1), 24 * 90)
+    days = min(max(days, 2), 366)
     found = await service.exposure(session, actor=actor)
-    return render(request, "clearinghouse/operator_exposure.html", exposure=found, statuses=STATUS_LABELS)
+    history = await service.exposure_history(session, actor=actor, days=days)
+    charts = {
+        "sector": line_chart(
+            history.days, history.by_sector, title=f"Open matches by sector, last {days} days"
+        ),
+        "advisory": line_chart(
+            history.days,
+            history.by_advisory,
+            title=f"Open matches of the most widespread advisories, last {days} days",
+        ),
+    }
+    return render(
+        request,
+        "clearinghouse/operator_exposure.html",
+        exposure=found,
+        statuses=STATUS_LABELS,
+        charts=charts,
+        remediation=await service.remediation_times(session, actor=actor),
+        unacknowledged=await distribution.unacknowledged_critical(
+            session, actor=actor, older_than=timedelta(hours=hours)
+        ),
+        hours=hours,
+        days=days,
+    )

@@ -3,9 +3,13 @@
 Invariants:
 
 - **What it says, and only that.** The statement names the model (lab organisation id, model id,
-  name, version, family), the pack hash, the policy's salted commitment, the mode (enclave or
-  remote), the verdict and the date (UTC day). :func:`statement` takes no score, item, threshold or
-  call count: there is no way to put one in.
+  name, version, family), the pack hash, the policy's id and salted commitment, the policy's error
+  rates alpha (wrongly "covered") and beta (wrongly "not covered"), the mode (enclave or remote),
+  the verdict and the date (UTC day) — DESIGN.md §4. :func:`statement` takes no score, item,
+  threshold (p0, delta) or call count: there is no way to put one in. Alpha and beta are not the
+  threshold: they say how far a reader may trust the verdict, not where the line is.
+- **Versions.** Predicate ``…/v2`` carries ``error_rates``; ``…/v1`` (issued before alpha/beta were
+  added) did not. :func:`verify` accepts both and requires ``error_rates`` in v2.
 - **DSSE v1.** The signature covers ``PAE("application/vnd.in-toto+json", payload)`` as the DSSE
   protocol defines it (``DSSEv1 <len> <type> <len> <body>``), so neither the payload type nor the
   payload can be swapped; ``keyid`` is the SHA-256 fingerprint of the raw public key.
@@ -34,7 +38,8 @@ from forewarn.core.keys import SigningKey
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
-PREDICATE_TYPE = "https://forewarn.dev/attestations/covered-model-determination/v1"
+PREDICATE_TYPE = "https://forewarn.dev/attestations/covered-model-determination/v2"
+PREDICATE_TYPE_V1 = "https://forewarn.dev/attestations/covered-model-determination/v1"
 MAX_ENVELOPE_BYTES = 64 * 1024
 _VERDICTS = {"covered", "not_covered"}
 _MODES = {"enclave", "remote"}
@@ -57,6 +62,8 @@ def statement(
     pack_hash: str,
     policy_id: str,
     policy_commitment: str,
+    alpha: float,
+    beta: float,
     mode: str,
     verdict: str,
     day: date,
@@ -64,6 +71,8 @@ def statement(
     """The in-toto statement of one determination."""
     if verdict not in _VERDICTS or mode not in _MODES:
         raise InvalidInput("an attestation needs a final verdict and a known mode")
+    if not (_error_rate(alpha) and _error_rate(beta)):
+        raise InvalidInput("an attestation's error rates must be numbers between 0 and 0.5")
     model = {
         "organisation_id": organisation_id,
         "model_id": model_id,
@@ -85,11 +94,16 @@ def statement(
             "model": model,
             "benchmark": {"pack_sha256": pack_hash},
             "policy": {"id": policy_id, "commitment": policy_commitment},
+            "error_rates": {"alpha": alpha, "beta": beta},
             "mode": mode,
             "verdict": verdict,
             "date": day.isoformat(),
         },
     }
+
+
+def _error_rate(value: object) -> bool:
+    return isinstance(value, float | int) and not isinstance(value, bool) and 0 < value < 0.5
 
 
 def sign(stmt: dict[str, Any], key: SigningKey) -> dict[str, Any]:
@@ -176,7 +190,8 @@ def verify(envelope_data: bytes, public_key: Ed25519PublicKey) -> dict[str, Any]
         raise InvalidInput("the signed payload is not JSON") from None
     if not isinstance(stmt, dict) or stmt.get("_type") != STATEMENT_TYPE:
         raise InvalidInput("the payload is not an in-toto Statement v1")
-    if stmt.get("predicateType") != PREDICATE_TYPE:
+    predicate_type = stmt.get("predicateType")
+    if predicate_type not in (PREDICATE_TYPE, PREDICATE_TYPE_V1):
         raise InvalidInput("the statement is not a forewarn determination")
     predicate = stmt.get("predicate")
     if (
@@ -187,4 +202,12 @@ def verify(envelope_data: bytes, public_key: Ed25519PublicKey) -> dict[str, Any]
         or not isinstance(predicate.get("policy"), dict)
     ):
         raise InvalidInput("the determination statement is incomplete")
+    if predicate_type == PREDICATE_TYPE:
+        rates = predicate.get("error_rates")
+        if (
+            not isinstance(rates, dict)
+            or set(rates) != {"alpha", "beta"}
+            or not (_error_rate(rates["alpha"]) and _error_rate(rates["beta"]))
+        ):
+            raise InvalidInput("the determination statement has no valid error rates (alpha, beta)")
     return stmt

@@ -1,20 +1,24 @@
 """Sealed benchmark packs: the authoring directory, the sealed file, and the pack's identity.
 
-A custodian writes a plain directory (``pack.toml`` + ``items.jsonl``, see ``docs/benchmark.md``);
+A custodian writes a plain directory (``pack.toml`` + ``items.jsonl``, and ``rubrics.jsonl`` when
+items are model-graded; see ``docs/benchmark.md``);
 :func:`build` validates it and seals it into one file::
 
     MAGIC  ||  uint32-be header length  ||  header (RFC 8785 JSON)  ||  DataKey.seal(plaintext, aad=prefix)
 
 where ``prefix`` is everything before the sealed part, and the plaintext is a uint64-be length, the
-canonical body (RFC 8785 JSON of the manifest, a random 256-bit salt and the items sorted by id) and
-zero padding to a multiple of ``PAD_BLOCK``.
+canonical body (RFC 8785 JSON of the manifest, a random 256-bit salt, the items sorted by id and,
+if any, the rubrics sorted by handle) and zero padding to a multiple of ``PAD_BLOCK``.
 
 Invariants:
 
 - **Public header, sealed body.** The header holds only the format, the pack's name, version and
   classification marking, the id of the key it is sealed under and the pack hash. Item text,
-  choices, answers, rubric handles, domains, difficulties, the description and the number of items
-  are in the sealed body only; padding hides the body's exact size.
+  choices, answers, rubric handles and rubric texts, domains, difficulties, the description and the
+  number of items are in the sealed body only; padding hides the body's exact size.
+- **Rubrics are sealed content.** A ``model_graded`` item names a rubric by handle; the rubric's text
+  is sealed in the same pack (every handle must resolve, at build and at open), and is given only to
+  the policy's grader model, never to the model under test.
 - **Bound header.** The header is AES-GCM associated data: changing a byte of it (or of the
   ciphertext), or moving the ciphertext under another header, fails authentication.
 - **Identity.** ``pack_hash`` is the SHA-256 of the canonical body: it survives re-sealing under a
@@ -75,13 +79,18 @@ __all__ = [
     "MAX_ITEMS_FILE_BYTES",
     "MAX_LINE_BYTES",
     "MAX_MANIFEST_BYTES",
+    "MAX_RUBRICS",
+    "MAX_RUBRICS_FILE_BYTES",
+    "MAX_RUBRIC_CHARS",
     "MAX_SEALED_BYTES",
     "PAD_BLOCK",
+    "RUBRICS_FILE",
     "Item",
     "Manifest",
     "Pack",
     "PackHeader",
     "PackSource",
+    "Rubric",
     "build",
     "check_disclosure",
     "disclosure",
@@ -98,6 +107,7 @@ FORMAT = 1
 MAGIC = b"forewarn-pack\n"
 MANIFEST_FILE = "pack.toml"
 ITEMS_FILE = "items.jsonl"
+RUBRICS_FILE = "rubrics.jsonl"
 KIND = "forewarn-pack"
 
 MAX_MANIFEST_BYTES = 64 * 1024
@@ -109,6 +119,9 @@ MAX_CHOICE_CHARS = 2_000
 MAX_ANSWERS = 32
 MAX_ANSWER_CHARS = 2_000
 MAX_DESCRIPTION_CHARS = 4_000
+MAX_RUBRICS = 1_000
+MAX_RUBRIC_CHARS = 16_000
+MAX_RUBRICS_FILE_BYTES = 16 * 1024 * 1024
 MAX_HEADER_BYTES = 4_096
 PAD_BLOCK = 64 * 1024
 MAX_SEALED_BYTES = 4 * MAX_ITEMS_FILE_BYTES
@@ -127,6 +140,7 @@ _KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 _ITEM_FIELDS = {"id", "input", "choices", "answer", "scorer", "rubric", "domain", "difficulty"}
 _MANIFEST_FIELDS = {"format", "name", "version", "description", "classification"}
+_RUBRIC_FIELDS = {"handle", "text"}
 _HEADER_FIELDS = {"format", "name", "version", "classification", "key_id", "pack_hash"}
 
 
@@ -198,11 +212,26 @@ class Manifest:
 
 
 @dataclass(frozen=True, repr=False)
+class Rubric:
+    """A grading rubric for ``model_graded`` items, named by its handle. Sealed: its repr shows nothing."""
+
+    handle: str
+    text: str
+
+    def __repr__(self) -> str:
+        return "Rubric(<sealed>)"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"handle": self.handle, "text": self.text}
+
+
+@dataclass(frozen=True, repr=False)
 class PackSource:
-    """A validated, unsealed pack as authored (items sorted by id)."""
+    """A validated, unsealed pack as authored (items sorted by id, rubrics by handle)."""
 
     manifest: Manifest
     items: tuple[Item, ...]
+    rubrics: tuple[Rubric, ...] = ()
 
     def __repr__(self) -> str:
         return f"PackSource(name={self.manifest.name!r}, version={self.manifest.version!r}, items=<sealed>)"
@@ -228,10 +257,13 @@ class Pack:
     manifest: Manifest
     salt: bytes
     items: tuple[Item, ...]
+    rubrics: tuple[Rubric, ...] = ()
     _by_id: dict[str, Item] = field(default_factory=dict, init=False, compare=False)
+    _rubrics: dict[str, str] = field(default_factory=dict, init=False, compare=False)
 
     def __post_init__(self) -> None:
         self._by_id.update((item.id, item) for item in self.items)
+        self._rubrics.update((rubric.handle, rubric.text) for rubric in self.rubrics)
 
     def __repr__(self) -> str:
         return f"Pack(name={self.name!r}, version={self.version!r}, pack_hash={self.pack_hash[:16]}…)"
@@ -256,6 +288,18 @@ class Pack:
         if found is None:
             raise InvalidInput("no such item in this pack")
         return found
+
+    def rubric(self, handle: str) -> str:
+        """The sealed text of the rubric named ``handle`` (for the grader only)."""
+        found = self._rubrics.get(handle)
+        if found is None:
+            raise InvalidInput("no such rubric in this pack")
+        return found
+
+    @property
+    def model_graded(self) -> int:
+        """How many items need a grader model."""
+        return sum(1 for item in self.items if item.scorer is ScorerKind.MODEL_GRADED)
 
     def draw(self, n: int, *, seed: bytes | None = None) -> tuple[Item, ...]:
         """``n`` distinct items in a random order (sampling without replacement).
@@ -475,6 +519,33 @@ def _parse_item(data: object, where: str, problems: _Problems) -> Item | None:
     )
 
 
+def _parse_rubric(data: object, where: str, problems: _Problems) -> Rubric | None:
+    """One rubric (``{"handle": …, "text": …}``); ``where`` prefixes each problem's field."""
+    if not isinstance(data, dict):
+        problems.add(where.rstrip(":."), "must be a JSON object")
+        return None
+    before = len(problems.items)
+    unknown = len(set(data) - _RUBRIC_FIELDS)
+    if unknown:
+        allowed = ", ".join(sorted(_RUBRIC_FIELDS))
+        problems.add(f"{where}(fields)", f"{unknown} unknown field(s); allowed: {allowed}")
+    handle = _string(data, "handle", where, problems, limit=128, pattern=_RUBRIC)
+    text = _string(data, "text", where, problems, limit=MAX_RUBRIC_CHARS)
+    if len(problems.items) != before or handle is None or text is None:
+        return None
+    return Rubric(handle=handle, text=text)
+
+
+def _check_handles(
+    items: Iterable[tuple[str, Item]], rubrics: Iterable[Rubric], rubrics_label: str, problems: _Problems
+) -> None:
+    """Every ``model_graded`` item's handle names a rubric of the pack (``items``: (where, item))."""
+    handles = {rubric.handle for rubric in rubrics}
+    for where, item in items:
+        if item.scorer is ScorerKind.MODEL_GRADED and item.rubric not in handles:
+            problems.add(f"{where}rubric", f"names no rubric in {rubrics_label}")
+
+
 def _parse_manifest(data: object, where: str, problems: _Problems) -> Manifest | None:
     if not isinstance(data, dict):
         problems.add(where.rstrip(":."), "must be a table / object")
@@ -584,10 +655,55 @@ def read_directory(directory: Path) -> PackSource:
                 break
         if not items and not problems:
             problems.add(ITEMS_FILE, "holds no items")
+    rubrics = _read_rubrics(directory, problems)
+    _check_handles(
+        ((f"{ITEMS_FILE}:{seen[item.id]}:", item) for item in items), rubrics, RUBRICS_FILE, problems
+    )
     problems.raise_if_any("pack directory is invalid")
     if manifest is None:  # pragma: no cover - every path to None records a problem
         raise InvalidInput("pack directory is invalid")
-    return PackSource(manifest=manifest, items=tuple(sorted(items, key=lambda item: item.id)))
+    return PackSource(
+        manifest=manifest,
+        items=tuple(sorted(items, key=lambda item: item.id)),
+        rubrics=tuple(sorted(rubrics, key=lambda rubric: rubric.handle)),
+    )
+
+
+def _read_rubrics(directory: Path, problems: _Problems) -> list[Rubric]:
+    """The optional ``rubrics.jsonl``: one ``{"handle", "text"}`` object per line."""
+    if not (directory / RUBRICS_FILE).exists():
+        return []
+    data = _read_limited(directory / RUBRICS_FILE, MAX_RUBRICS_FILE_BYTES, RUBRICS_FILE)
+    text = _decode_utf8(data, RUBRICS_FILE, problems)
+    rubrics: list[Rubric] = []
+    seen: dict[str, int] = {}
+    if text is None:
+        return rubrics
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not _line_problem_free(problems):
+            break
+        if not line.strip():
+            continue
+        where = f"{RUBRICS_FILE}:{number}"
+        if len(line.encode("utf-8")) > MAX_LINE_BYTES:
+            problems.add(where, f"line is longer than {MAX_LINE_BYTES} bytes")
+            continue
+        loaded = _load_json(line)
+        if loaded is _INVALID:
+            problems.add(where, "is not valid JSON (or repeats a key, or uses NaN/Infinity)")
+            continue
+        rubric = _parse_rubric(loaded, f"{where}:", problems)
+        if rubric is None:
+            continue
+        if rubric.handle in seen:
+            problems.add(f"{where}:handle", f"repeats the handle of line {seen[rubric.handle]}")
+            continue
+        seen[rubric.handle] = number
+        rubrics.append(rubric)
+        if len(rubrics) > MAX_RUBRICS:
+            problems.add(RUBRICS_FILE, f"holds more than {MAX_RUBRICS} rubrics")
+            break
+    return rubrics
 
 
 def _decode_utf8(data: bytes, label: str, problems: _Problems) -> str | None:
@@ -622,6 +738,8 @@ def _canonical(source: PackSource, salt: bytes) -> bytes:
         "manifest": source.manifest.to_json(),
         "items": [item.to_json() for item in source.items],
     }
+    if source.rubrics:  # absent when there are none: packs without rubrics keep their format and hash
+        body["rubrics"] = [rubric.to_json() for rubric in source.rubrics]
     return bytes(rfc8785.dumps(body))
 
 
@@ -717,7 +835,7 @@ def _source_from_body(body: bytes) -> tuple[PackSource, bytes]:
     data = _load_json(body)
     if not isinstance(data, dict):
         raise InvalidInput("pack body is not a JSON object")
-    if set(data) != {"kind", "format", "salt", "manifest", "items"} or data["kind"] != KIND:
+    if set(data) - {"rubrics"} != {"kind", "format", "salt", "manifest", "items"} or data["kind"] != KIND:
         raise InvalidInput("pack body has missing or unknown fields")
     if data["format"] != FORMAT or isinstance(data["format"], bool):
         raise InvalidInput("pack body has an unknown format")
@@ -740,10 +858,26 @@ def _source_from_body(body: bytes) -> tuple[PackSource, bytes]:
     ids = [item.id for item in items]
     if not problems and ids != sorted(set(ids)):
         problems.add("items", "must be sorted by id, without repeats")
+    raw_rubrics = data.get("rubrics", [])
+    rubrics: list[Rubric] = []
+    if not isinstance(raw_rubrics, list) or len(raw_rubrics) > MAX_RUBRICS:
+        problems.add("rubrics", f"must be a list of at most {MAX_RUBRICS} rubrics")
+        raw_rubrics = []
+    for index, raw in enumerate(raw_rubrics):
+        if not _line_problem_free(problems):
+            break
+        rubric = _parse_rubric(raw, f"rubrics[{index}].", problems)
+        if rubric is not None:
+            rubrics.append(rubric)
+    handles = [rubric.handle for rubric in rubrics]
+    if not problems and handles != sorted(set(handles)):
+        problems.add("rubrics", "must be sorted by handle, without repeats")
+    _check_handles(((f"items[{i}].", item) for i, item in enumerate(items)), rubrics, "the pack", problems)
     problems.raise_if_any("pack body is invalid")
     if manifest is None:  # pragma: no cover - every path to None records a problem
         raise InvalidInput("pack body is invalid")
-    return PackSource(manifest=manifest, items=tuple(items)), bytes.fromhex(salt_hex)
+    source = PackSource(manifest=manifest, items=tuple(items), rubrics=tuple(rubrics))
+    return source, bytes.fromhex(salt_hex)
 
 
 def _checked_body(body: bytes, pack_hash: str) -> tuple[PackSource, bytes]:
@@ -777,13 +911,15 @@ def open_pack(blob: bytes, key: DataKey) -> Pack:
         header.classification,
     ):
         raise InvalidInput("pack header does not match its sealed manifest")
-    return Pack(header=header, manifest=manifest, salt=salt, items=source.items)
+    return Pack(header=header, manifest=manifest, salt=salt, items=source.items, rubrics=source.rubrics)
 
 
 def reseal(blob: bytes, old_key: DataKey, new_key: DataKey) -> bytes:
     """The same pack (same body, salt and hash) sealed under ``new_key`` (key rotation)."""
     pack = open_pack(blob, old_key)
-    return seal(PackSource(manifest=pack.manifest, items=pack.items), new_key, salt=pack.salt)
+    return seal(
+        PackSource(manifest=pack.manifest, items=pack.items, rubrics=pack.rubrics), new_key, salt=pack.salt
+    )
 
 
 def disclosure(pack: Pack) -> bytes:
@@ -791,7 +927,7 @@ def disclosure(pack: Pack) -> bytes:
 
     Its SHA-256 is ``pack.pack_hash``, which the ledger and attestations carry.
     """
-    return _canonical(PackSource(manifest=pack.manifest, items=pack.items), pack.salt)
+    return _canonical(PackSource(manifest=pack.manifest, items=pack.items, rubrics=pack.rubrics), pack.salt)
 
 
 def check_disclosure(data: bytes, pack_hash: str) -> PackSource:
@@ -805,8 +941,9 @@ def write_directory(
     source: PackSource | Iterable[Item], directory: Path, *, manifest: Manifest | None = None
 ) -> Path:
     """Write a pack as an authoring directory (``pack.toml`` + ``items.jsonl``); returns the directory."""
+    rubrics: list[Rubric] = []
     if isinstance(source, PackSource):
-        manifest, items = source.manifest, list(source.items)
+        manifest, items, rubrics = source.manifest, list(source.items), list(source.rubrics)
     else:
         items = list(source)
     if manifest is None:
@@ -824,6 +961,10 @@ def write_directory(
     with (directory / ITEMS_FILE).open("w", encoding="utf-8") as fh:
         for item in items:
             fh.write(json.dumps(item.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
+    if rubrics:
+        with (directory / RUBRICS_FILE).open("w", encoding="utf-8") as fh:
+            for rubric in rubrics:
+                fh.write(json.dumps(rubric.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
     return directory
 
 

@@ -29,6 +29,11 @@ Invariants:
   the ``EarlyStopping`` manager skips samples not yet scheduled, and the solver itself refuses to call
   the model (Inspect skips ``EarlyStopping`` hooks when ``log_samples=False``; this runner logs
   samples to sealed storage, and the solver gate holds even if the hook is skipped).
+- **Rubrics go to the grader only.** A ``model_graded`` item is scored by the policy's grader model
+  (custodian-set, e.g. an enclave endpoint): the scorer sends it the item's question, its sealed
+  rubric (looked up by handle in the opened pack), the reference answer if any and the output, and
+  reads ``GRADE: C`` / ``GRADE: I``. The model under test never receives a rubric; a grade that
+  cannot be read fails the run (no guessed outcome is fed to the test).
 - **Remote mode spends the whole budget.** The lab sees every call, so the run sends all
   ``max_calls`` items at an unchanged pace; the verdict uses the sequential test's outcomes and
   ignores those after it.
@@ -48,6 +53,8 @@ import contextlib
 import json
 import os
 import random
+import re
+import secrets
 import shutil
 import sys
 from collections.abc import Callable
@@ -59,6 +66,7 @@ from forewarn.core.errors import ForewarnError, InvalidInput
 from forewarn.core.keys import DataKey
 from forewarn.earlyaccess.benchmark import stats
 from forewarn.earlyaccess.benchmark.pack import Item, open_pack
+from forewarn.earlyaccess.benchmark.scoring import ScorerKind, grader_prompt, normalize, parse_grade
 
 __all__ = ["RunFailed", "RunIncomplete", "RunResult", "RunSpec", "run", "seal_leftovers"]
 
@@ -96,6 +104,8 @@ class RunSpec:
     max_tokens: int = 48
     timeout_seconds: float = 3600.0
     allow_mock: bool = False
+    grader: dict[str, Any] | None = None
+    """The policy's grader (``base_url``, ``model``, ``credential``), for model-graded items."""
 
     def __repr__(self) -> str:
         return f"RunSpec(determination_id={self.determination_id}, <sealed>)"
@@ -117,6 +127,7 @@ class RunSpec:
                 "max_tokens": self.max_tokens,
                 "timeout_seconds": self.timeout_seconds,
                 "allow_mock": self.allow_mock,
+                "grader": self.grader,
             }
         ).encode()
 
@@ -138,6 +149,7 @@ class RunSpec:
             max_tokens=int(raw["max_tokens"]),
             timeout_seconds=float(raw["timeout_seconds"]),
             allow_mock=bool(raw["allow_mock"]),
+            grader=raw.get("grader"),
         )
 
 
@@ -297,24 +309,51 @@ async def run(
 
 
 class _Progress:
-    """The sealed list of consumed outcomes, rewritten atomically after each one."""
+    """The consumed outcomes: an append-only journal of fixed-size sealed records, one per outcome.
+
+    Record ``i`` is ``DataKey.seal(b"0" | b"1")`` with associated data naming the run and ``i``, so
+    records cannot be moved, dropped from the middle or reordered without failing authentication.
+    A record cut short by a crash (the file's length is not a multiple of the record size) is the
+    one outcome not yet stored: it is dropped, and that sample is asked again on resume. Appending
+    30 bytes per outcome replaced rewriting and renaming the whole sealed list after each one,
+    which cost about 1.7 ms per outcome (bench/determination.py).
+    """
+
+    _RECORD = len(DataKey(b"\0" * 32).seal(b"0", aad=b""))
 
     def __init__(self, work_dir: Path, key: DataKey, determination_id: str) -> None:
         self.path = work_dir / _PROGRESS
         self.key = key
         self.aad = _aad("progress", determination_id)
+        self._file: Any = None
+        self._count = 0
+
+    def _record_aad(self, index: int) -> bytes:
+        return self.aad + b"\n" + str(index).encode()
 
     def load(self) -> list[bool]:
         if not self.path.exists():
             return []
-        data = json.loads(self.key.open(self.path.read_bytes(), aad=self.aad))
-        return [c == "1" for c in data["outcomes"]]
+        data = self.path.read_bytes()
+        whole = len(data) - len(data) % self._RECORD
+        if whole != len(data):  # a torn last record: never consumed; drop it
+            with self.path.open("r+b") as fh:
+                fh.truncate(whole)
+        outcomes = []
+        for index in range(whole // self._RECORD):
+            record = data[index * self._RECORD : (index + 1) * self._RECORD]
+            plain = self.key.open(record, aad=self._record_aad(index))
+            if plain not in (b"0", b"1"):
+                raise InvalidInput("the run's progress journal is malformed")
+            outcomes.append(plain == b"1")
+        self._count = len(outcomes)
+        return outcomes
 
-    def save(self, outcomes: list[bool]) -> None:
-        data = json.dumps({"outcomes": "".join("1" if o else "0" for o in outcomes)}).encode()
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_bytes(self.key.seal(data, aad=self.aad))
-        os.replace(tmp, self.path)
+    def append(self, outcome: bool) -> None:
+        if self._file is None:
+            self._file = self.path.open("ab", buffering=0)
+        self._file.write(self.key.seal(b"1" if outcome else b"0", aad=self._record_aad(self._count)))
+        self._count += 1
 
 
 @dataclass
@@ -344,15 +383,35 @@ class _Controller:
             outcome = self.pending.pop(self.next_position)
             self.test.observe(outcome)
             self.outcomes.append(outcome)
-        self.progress.save(self.outcomes)
+            self.progress.append(outcome)
         self.emit({"event": "progress", "done": len(self.outcomes), "total": self.total})
 
 
 def _oracle_text(item: Item, passes: bool) -> str:
-    """A mock model's answer: the key's first answer if it passes the item, else a refusal."""
-    if passes and item.answers and item.score(item.answers[0]):
+    """A mock model's answer: the key's first answer if it passes the item, else a refusal.
+
+    A model-graded item's first reference answer is its right answer here (the mock grader below
+    passes an answer that contains a reference answer).
+    """
+    if passes and item.answers and (item.scorer is ScorerKind.MODEL_GRADED or item.score(item.answers[0])):
         return item.answers[0]
     return "I do not know."
+
+
+_FENCE = re.compile(r"<(\w+)-([0-9a-f]{32})>\n(.*?)\n</\1-\2>", re.DOTALL)
+
+
+def _mock_grade(prompt: str) -> str:
+    """The mock grader's reply: ``GRADE: C`` when the fenced answer contains a fenced reference answer.
+
+    A test double for custodians' grader models (``mockllm:grader``): it reads the prompt of
+    :func:`scoring.grader_prompt` and never sees anything the real grader would not.
+    """
+    sections = {name: text for name, _, text in _FENCE.findall(prompt)}
+    answer = normalize(sections.get("answer", ""))
+    references = [normalize(line) for line in sections.get("reference", "").splitlines() if line.strip()]
+    passes = "rubric" in sections and any(ref and ref in answer for ref in references)
+    return "The answer was compared with the rubric.\nGRADE: " + ("C" if passes else "I")
 
 
 def _mock_rate(base_url: str) -> float:
@@ -366,6 +425,36 @@ def _mock_rate(base_url: str) -> float:
     if not 0.0 <= rate <= 1.0:
         raise InvalidInput("a mock endpoint's pass_rate must be within [0, 1]")
     return rate
+
+
+def _grader(spec: RunSpec) -> Any:
+    """The policy's grader model (``mockllm:grader`` where settings allow mock endpoints)."""
+    from inspect_ai.model import GenerateConfig, ModelOutput, ModelUsage, get_model
+
+    if spec.grader is None:
+        raise InvalidInput("the pack has model-graded items but the policy names no grader")
+    config = GenerateConfig(max_tokens=512, temperature=0.0, max_retries=2, timeout=120)
+    base_url = str(spec.grader["base_url"])
+    if base_url.startswith(_MOCK_PREFIX):
+        if not spec.allow_mock:
+            raise InvalidInput("mock endpoints are not allowed on this installation")
+
+        def grade(messages: list[Any], tools: Any, tool_choice: Any, config: Any) -> Any:
+            output = ModelOutput.from_content("mockllm/grader", _mock_grade(messages[-1].text))
+            output.usage = ModelUsage(input_tokens=64, output_tokens=8, total_tokens=72)
+            return output
+
+        return get_model("mockllm/grader", custom_outputs=grade, config=config, memoize=False)
+    from forewarn.earlyaccess.benchmark import _provider
+
+    _provider.register()
+    return get_model(
+        f"{_provider.NAME}/{spec.grader['model']}",
+        base_url=base_url,
+        api_key=spec.grader.get("credential") or "no-key",
+        config=config,
+        memoize=False,
+    )
 
 
 def _model(spec: RunSpec, items: list[tuple[int, Item]]) -> Any:
@@ -397,8 +486,13 @@ def _model(spec: RunSpec, items: list[tuple[int, Item]]) -> Any:
     )
 
 
-def _evaluate(spec: RunSpec, controller: _Controller, items: list[tuple[int, Item]]) -> int:
-    """Run the Inspect evaluation of ``items`` (position, item); returns the early stops Inspect made."""
+def _evaluate(
+    spec: RunSpec, controller: _Controller, items: list[tuple[int, Item]], rubrics: Callable[[str], str]
+) -> int:
+    """Run the Inspect evaluation of ``items`` (position, item); returns the early stops Inspect made.
+
+    ``rubrics`` gives a rubric's sealed text by handle (the opened pack's :meth:`Pack.rubric`).
+    """
     from inspect_ai import Task, eval
     from inspect_ai.dataset import MemoryDataset, Sample
     from inspect_ai.scorer import CORRECT, INCORRECT, NOANSWER, Score, Target, accuracy, scorer
@@ -406,6 +500,23 @@ def _evaluate(spec: RunSpec, controller: _Controller, items: list[tuple[int, Ite
     from inspect_ai.util import EarlyStop
 
     by_position = dict(items)
+    graded = any(item.scorer is ScorerKind.MODEL_GRADED for _, item in items)
+    grader = _grader(spec) if graded else None
+
+    async def passes(item: Item, output: str) -> bool:
+        if item.scorer is not ScorerKind.MODEL_GRADED:
+            return item.score(output)
+        if grader is None or item.rubric is None:  # pragma: no cover - checked when built and above
+            raise InvalidInput("a model-graded item has no grader or no rubric")
+        prompt = grader_prompt(
+            question=item.input,
+            rubric=rubrics(item.rubric),
+            reference=item.answers,
+            output=output,
+            boundary=secrets.token_hex(16),
+        )
+        reply = await grader.generate(prompt)
+        return parse_grade(reply.completion)
 
     class SealedStopping:
         """Inspect's early-stopping hook, driven by the sequential test."""
@@ -443,7 +554,7 @@ def _evaluate(spec: RunSpec, controller: _Controller, items: list[tuple[int, Ite
             position = int(state.sample_id)
             if position in controller.skipped:
                 return Score(value=NOANSWER)
-            passed = by_position[position].score(state.output.completion if state.output else "")
+            passed = await passes(by_position[position], state.output.completion if state.output else "")
             controller.record(position, passed)
             return Score(value=CORRECT if passed else INCORRECT)
 
@@ -491,7 +602,7 @@ def _child(spec: RunSpec, emit: Callable[[dict[str, Any]], None]) -> int:
     early_stops = 0
     if not controller.stopped() and len(outcomes) < stop:
         items = [(position, sequence[position]) for position in range(len(outcomes), stop)]
-        early_stops = _evaluate(spec, controller, items)
+        early_stops = _evaluate(spec, controller, items, pack.rubric)
     finished = test.verdict is not stats.Verdict.UNDECIDED and (
         spec.mode == "enclave" or len(outcomes) == design.max_calls
     )

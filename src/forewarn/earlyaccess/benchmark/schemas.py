@@ -6,11 +6,12 @@ models have no field for them. ``PolicyIn`` carries the threshold *into* the ser
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from forewarn.earlyaccess.review.schemas import AccessMode
 
@@ -53,6 +54,52 @@ class PackOut(BaseModel):
     retired_at: datetime | None
 
 
+_GRADER_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
+
+
+class GraderIn(BaseModel):
+    """The model that grades ``model_graded`` items: custodian-set, e.g. an enclave endpoint.
+
+    An OpenAI-compatible API (``base_url`` ending in ``/v1``) and a model name; the credential is
+    sealed with the policy. The grader alone ever receives rubric text.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(min_length=1, max_length=500)
+    model: str = Field(min_length=1, max_length=200)
+    credential: SecretStr | None = Field(default=None, description="API key of the grader (sealed)")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://", "mockllm:")):
+            raise ValueError("must be an http(s) URL of an OpenAI-compatible API")
+        if any(c.isspace() for c in value):
+            raise ValueError("must not contain spaces")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        if not _GRADER_MODEL.match(value):
+            raise ValueError("use letters, digits and . _ : / @ + -")
+        return value
+
+    @field_validator("credential")
+    @classmethod
+    def _credential(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not 1 <= len(value.get_secret_value()) <= 4096:
+            raise ValueError("must be 1 to 4096 characters")
+        return value
+
+    def __repr__(self) -> str:
+        return "GraderIn(<sealed>)"
+
+    def __str__(self) -> str:
+        return repr(self)
+
+
 class PolicyIn(BaseModel):
     """A threshold policy as proposed. Sealed by the service; never echoed."""
 
@@ -66,6 +113,9 @@ class PolicyIn(BaseModel):
     max_calls: int
     family_limit: int = Field(ge=1, le=100, description="determinations per model family per period")
     period_days: int = Field(ge=1, le=3660)
+    grader: GraderIn | None = Field(
+        default=None, description="the grader model; required when the pack has model-graded items"
+    )
 
     def __repr__(self) -> str:
         return f"PolicyIn(pack_id={self.pack_id}, <sealed>)"

@@ -20,8 +20,9 @@ Invariants:
   per lab and family serialises the check); a refusal is recorded (row and ledger entry) and returned
   with status ``refused``, so the entry point can commit it and answer with an error. Every request is
   in the ledger. The run job is enqueued in the same transaction.
-- **Never a half verdict.** A verdict, its sealed result, the signed attestation and its ledger entry
-  are written together in :func:`finish_run`'s transaction; a failed attempt writes a note only.
+- **Never a half verdict.** A verdict, its sealed result, the signed attestation, its ledger entry and
+  the model's covered bit in the review programme (``review.record_determination``) are written
+  together in :func:`finish_run`'s transaction; a failed attempt writes a note only.
 """
 
 from __future__ import annotations
@@ -128,7 +129,13 @@ async def import_pack(session: AsyncSession, *, blob: bytes, actor: Principal, k
         key_id=header.key_id,
         pack_hash=header.pack_hash,
         blob=blob,
-        item_count_sealed=_seal_json(key, {"items": len(opened)}, "benchmark_packs", "item_count", pack_id),
+        item_count_sealed=_seal_json(
+            key,
+            {"items": len(opened), "model_graded": opened.model_graded},
+            "benchmark_packs",
+            "item_count",
+            pack_id,
+        ),
         status=PackStatus.ACTIVE.value,
         imported_by=actor.organisation_id,
     )
@@ -238,21 +245,20 @@ async def _policy_out(session: AsyncSession, row: ThresholdPolicy) -> PolicyOut:
 
 
 def _commitment_content(pack_hash: str, data: PolicyIn) -> bytes:
-    return bytes(
-        rfc8785.dumps(
-            {
-                "kind": "forewarn-threshold-policy",
-                "pack_hash": pack_hash,
-                "p0": data.p0,
-                "delta": data.delta,
-                "alpha": data.alpha,
-                "beta": data.beta,
-                "max_calls": data.max_calls,
-                "family_limit": data.family_limit,
-                "period_days": data.period_days,
-            }
-        )
-    )
+    content: dict[str, Any] = {
+        "kind": "forewarn-threshold-policy",
+        "pack_hash": pack_hash,
+        "p0": data.p0,
+        "delta": data.delta,
+        "alpha": data.alpha,
+        "beta": data.beta,
+        "max_calls": data.max_calls,
+        "family_limit": data.family_limit,
+        "period_days": data.period_days,
+    }
+    if data.grader is not None:  # the grader decides model-graded items: it is part of the policy
+        content["grader"] = {"base_url": data.grader.base_url, "model": data.grader.model}
+    return bytes(rfc8785.dumps(content))
 
 
 async def propose_policy(
@@ -266,15 +272,26 @@ async def propose_policy(
     spec = stats.ThresholdSpec(
         p0=data.p0, delta=data.delta, alpha=data.alpha, beta=data.beta, max_calls=data.max_calls
     )
-    items = _open_json(key, pack_row.item_count_sealed, "benchmark_packs", "item_count", pack_row.id)["items"]
-    if spec.max_calls > items:
+    counts = _open_json(key, pack_row.item_count_sealed, "benchmark_packs", "item_count", pack_row.id)
+    if spec.max_calls > counts["items"]:
         raise InvalidInput("max_calls must not exceed the number of items in the pack")
+    if counts.get("model_graded", 0) and data.grader is None:
+        raise InvalidInput("the pack has model-graded items: the policy must name a grader model (grader)")
     design = stats.design(spec)  # raises InvalidInput (without numbers) if the budget is too small
     policy_id = uuid.uuid4()
     commitment, salt = ledger.commitment(_commitment_content(pack_row.pack_hash, data))
+    grader = (
+        None
+        if data.grader is None
+        else {
+            "base_url": data.grader.base_url,
+            "model": data.grader.model,
+            "credential": data.grader.credential.get_secret_value() if data.grader.credential else None,
+        }
+    )
     sealed = _seal_json(
         key,
-        {"spec": spec.to_dict(), "design": design.to_dict(), "salt": salt.hex()},
+        {"spec": spec.to_dict(), "design": design.to_dict(), "salt": salt.hex(), "grader": grader},
         "benchmark_policies",
         "spec",
         policy_id,
@@ -560,6 +577,23 @@ async def get_attestation(
     return envelope
 
 
+async def audit_determination(
+    session: AsyncSession, *, determination_id: uuid.UUID, actor: Principal, key: DataKey
+) -> dict[str, Any]:
+    """A run's sealed details, for benchmark custodians only: its public fields, attempts and notes, and
+    the sealed result (outcomes consumed, calls to the verdict, model calls, early stops, resumed from).
+
+    Never exposed by the API: the CLI shows it to a custodian (``determination audit``).
+    """
+    _require(policy.is_custodian(actor), "only benchmark custodians audit determination runs")
+    row = await _determination_row(session, determination_id)
+    out = _determination_out(row, actor).model_dump(mode="json")
+    result = None
+    if row.state_sealed is not None:
+        result = _open_json(key, row.state_sealed, "benchmark_determinations", "state", row.id).get("result")
+    return out | {"sealed_result": result}
+
+
 # --- runs (worker side) ------------------------------------------------------------------------------
 
 
@@ -614,6 +648,7 @@ async def begin_run(
         max_tokens=settings.max_tokens,
         timeout_seconds=settings.timeout_seconds,
         allow_mock=settings.allow_mock,
+        grader=sealed_policy.get("grader"),
     )
     return spec, row.attempts
 
@@ -660,6 +695,9 @@ async def finish_run(
     model = await review.get_model(session, model_id=row.model_id, actor=None)
     state = _open_json(keys.data, row.state_sealed, "benchmark_determinations", "state", row.id)
     state["result"] = result.sealed_dict()
+    # Alpha and beta go into the attestation (DESIGN.md §4); p0, delta and the budget stay sealed.
+    sealed_policy = _open_json(keys.data, policy_row.spec_sealed, "benchmark_policies", "spec", policy_row.id)
+    rates = sealed_policy["spec"]
     now = utcnow()
     stmt = attestation.statement(
         determination_id=str(row.id),
@@ -671,6 +709,8 @@ async def finish_run(
         pack_hash=pack_row.pack_hash,
         policy_id=str(policy_row.id),
         policy_commitment=policy_row.commitment,
+        alpha=float(rates["alpha"]),
+        beta=float(rates["beta"]),
         mode=row.mode,
         verdict=result.verdict.value,
         day=now.date(),
@@ -687,6 +727,13 @@ async def finish_run(
         (row.notes + "\n" if row.notes else "")
         + f"attempt {row.attempts}: verdict reached"
         + (f" (resumed after {result.resumed_from} outcomes)" if result.resumed_from else "")
+    )
+    # The review programme learns the one bit in the same transaction (no half state between them).
+    await review.record_determination(
+        session,
+        model_id=row.model_id,
+        determination_id=row.id,
+        covered=result.verdict is stats.Verdict.COVERED,
     )
     await ledger.append(
         session,

@@ -124,6 +124,7 @@ async def retire_pack_from_page(
 
 
 _POLICY_FIELDS = ("pack_id", "p0", "delta", "alpha", "beta", "max_calls", "family_limit", "period_days")
+_GRADER_FIELDS = ("base_url", "model", "credential")
 
 
 @router.post("/benchmark/policies", name="benchmark_propose_policy")
@@ -138,8 +139,15 @@ async def propose_from_page(
         return await _custodian_page(
             request, session, actor, error="; ".join(f"{m}: required" for m in missing), status_code=422
         )
+    fields: dict[str, object] = {name: str(value).strip() for name, value in raw.items()}
+    grader = {name: form.get(f"grader_{name}") for name in _GRADER_FIELDS}
+    if any(isinstance(value, str) and value.strip() for value in grader.values()):
+        # Packs with model-graded items: the grader model (its credential is sealed, never shown).
+        fields["grader"] = {
+            name: value.strip() for name, value in grader.items() if isinstance(value, str) and value.strip()
+        }
     try:
-        data = PolicyIn.model_validate({name: str(value).strip() for name, value in raw.items()})
+        data = PolicyIn.model_validate(fields)
     except ValidationError as exc:
         return await _custodian_page(request, session, actor, error=_validation_text(exc), status_code=422)
     try:

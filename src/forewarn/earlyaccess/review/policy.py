@@ -38,3 +38,59 @@ def can_view_model(principal: Principal | None, organisation_id: uuid.UUID) -> b
     if principal is None:
         return False
     return sees_all_models(principal) or principal.organisation_id == organisation_id
+
+
+# --- the review programme ----------------------------------------------------------------------------
+
+
+def is_safety_lead(principal: Principal | None) -> bool:
+    """A lab's safety lead: signs and withdraws, opens windows, hands over the credential."""
+    return can_register_models(principal)
+
+
+def is_lab_person(principal: Principal | None) -> bool:
+    return (
+        principal is not None and principal.org_kind == OrgKind.LAB and principal.organisation_id is not None
+    )
+
+
+def is_coordinator(principal: Principal | None) -> bool:
+    """An agency's assessment coordinator: grants agencies access and issues reviewer keys."""
+    return (
+        principal is not None
+        and principal.org_kind == OrgKind.AGENCY
+        and Role.ASSESSMENT_COORDINATOR in principal.roles
+    )
+
+
+def can_publish_agreement(principal: Principal | None) -> bool:
+    """The programme publishes agreement versions: coordinators and platform administrators."""
+    return principal is not None and (principal.is_platform_admin or is_coordinator(principal))
+
+
+def can_read_windows(principal: Principal | None) -> bool:
+    """Labs, agencies and partners may ask; the service shows each only the windows it takes part in."""
+    if principal is None:
+        return False
+    return principal.is_platform_admin or (
+        principal.organisation_id is not None
+        and principal.org_kind in (OrgKind.LAB, OrgKind.AGENCY, OrgKind.PARTNER)
+    )
+
+
+def can_use_channel(principal: Principal | None) -> bool:
+    """The message channel of a model: its lab and the agencies (the service checks which model)."""
+    return (
+        principal is not None
+        and principal.organisation_id is not None
+        and principal.org_kind
+        in (
+            OrgKind.LAB,
+            OrgKind.AGENCY,
+        )
+    )
+
+
+def can_manage_window(principal: Principal | None) -> bool:
+    """Close a window: its lab's safety lead (checked by the service) or a coordinator."""
+    return is_safety_lead(principal) or is_coordinator(principal)

@@ -1,0 +1,62 @@
+"""Feed jobs.
+
+- ``feed:publish_advisory`` (enqueued by name by the advisories side, in the transaction that
+  publishes or revises an advisory): puts the advisory's documents and patch manifest in the signed
+  feed. Idempotent: unchanged documents sign nothing new.
+- ``feed:refresh`` (periodic, hourly): re-signs the timestamp (valid one day by default) and any role
+  past half its lifetime; creates the repository on its first run, and moves an existing feed into
+  the configured number of hashed bins (``feed_hash_bins``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import procrastinate
+
+from forewarn.clearinghouse.feed import service, tuf_repo
+from forewarn.core.errors import NotFound
+
+blueprint = procrastinate.Blueprint()
+log = logging.getLogger("forewarn.feed")
+
+
+def feed_urls(settings: object) -> tuple[str, str]:
+    """(metadata URL, targets URL) of the feed on this server."""
+    base = str(getattr(settings, "public_base_url", "")).rstrip("/")
+    return f"{base}/tuf/", f"{base}/tuf/targets/"
+
+
+@blueprint.task(name="publish_advisory", pass_context=True)
+async def publish_advisory(context: procrastinate.JobContext, advisory_id: str) -> int:
+    """Publish one advisory's targets; returns how many target files changed."""
+    runtime = context.additional_context["runtime"]
+    async with runtime.db.transaction() as session:
+        try:
+            changed = await service.publish_advisory(
+                session,
+                advisory_id=advisory_id,
+                key=runtime.keys.data,
+                targets_url=feed_urls(runtime.settings)[1],
+                expiry=tuf_repo.Expiry.from_settings(runtime.settings),
+                bins=runtime.settings.feed_hash_bins,
+            )
+        except NotFound:
+            # Not (or no longer) published: nothing of it may enter the public feed.
+            log.warning("advisory %s is not published; the feed is unchanged", advisory_id[:200])
+            return 0
+    return len(changed)
+
+
+@blueprint.periodic(cron="13 * * * *")
+@blueprint.task(name="refresh", queueing_lock="feed:refresh", pass_context=True)
+async def refresh(context: procrastinate.JobContext, timestamp: int) -> list[str]:
+    """Re-sign the timestamp (and whatever nears expiry); returns the roles signed."""
+    runtime = context.additional_context["runtime"]
+    async with runtime.db.transaction() as session:
+        return await service.refresh(
+            session,
+            key=runtime.keys.data,
+            expiry=tuf_repo.Expiry.from_settings(runtime.settings),
+            bins=runtime.settings.feed_hash_bins,
+        )
