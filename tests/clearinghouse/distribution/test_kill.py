@@ -31,6 +31,7 @@ from sqlalchemy import text
 
 from forewarn.clearinghouse.distribution.models import WebhookSecret
 from forewarn.core.clock import utcnow
+from forewarn.core.db import Database
 from forewarn.core.jobs import Runtime, enqueue
 from forewarn.core.keys import DataKey
 
@@ -128,9 +129,35 @@ _DELIVERED = (
 )
 
 
+@pytest.fixture
+def kill_database_url(database_url: str) -> Iterator[str]:
+    """A database of this test's own: its worker runs every due and periodic job it finds (the feed's
+    refresh, exposure snapshots…) and commits them, which must not reach the other tests' database."""
+    from sqlalchemy.engine import make_url
+
+    from forewarn.core import embedded
+    from forewarn.core.bootstrap import migrate
+
+    name = f"forewarn_kill_{uuid.uuid4().hex[:8]}"
+    admin = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
+    embedded.ensure_database(admin, name)
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    migrate(url)
+    yield url
+    embedded.drop_database(admin, name)
+
+
+@pytest.fixture
+def shared_runtime(runtime: Runtime) -> Runtime:
+    return runtime
+
+
 async def test_sigkill_mid_fan_out_loses_nothing_and_sends_each_notice_once(
-    runtime: Runtime, database_url: str, recorder: Recorder, tmp_path: Path
+    shared_runtime: Runtime, kill_database_url: str, recorder: Recorder, tmp_path: Path
 ) -> None:
+    runtime = Runtime(
+        settings=shared_runtime.settings, db=Database(kill_database_url), keys=shared_runtime.keys
+    )
     key = DataKey(os.urandom(32))
     advisory_id = f"FW-KILL-{uuid.uuid4().hex[:8]}"
     now = utcnow()
@@ -191,7 +218,7 @@ async def test_sigkill_mid_fan_out_loses_nothing_and_sends_each_notice_once(
 
     log = tmp_path / "worker.log"
     started = time.monotonic()
-    first = _worker(database_url, tmp_path / "data", key, log)
+    first = _worker(kill_database_url, tmp_path / "data", key, log)
     try:
         # Kill it in the middle of the fan-out: some notices delivered, most not.
         deadline = time.monotonic() + 90
@@ -212,7 +239,7 @@ async def test_sigkill_mid_fan_out_loses_nothing_and_sends_each_notice_once(
         assert at_kill < SUBSCRIBERS and delivered_at_kill < SUBSCRIBERS
         assert doing > 0  # the dead worker's jobs are left in "doing": procrastinate will not run them again
 
-        second = _worker(database_url, tmp_path / "data", key, log)
+        second = _worker(kill_database_url, tmp_path / "data", key, log)
         try:
             deadline = time.monotonic() + 150
             while await _count(runtime, _DELIVERED, a=advisory_id) < SUBSCRIBERS or (
@@ -284,3 +311,4 @@ async def test_sigkill_mid_fan_out_loses_nothing_and_sends_each_notice_once(
             )
             await session.execute(text("DELETE FROM ch_matches WHERE advisory_id = :a"), {"a": advisory_id})
             await session.execute(text("DELETE FROM organisations WHERE id = ANY(:o)"), {"o": orgs})
+        await runtime.db.dispose()
