@@ -135,8 +135,12 @@ async def test_model_graded_items_are_graded_with_the_sealed_rubric(
     calls = _events(work, key, requested.id, tmp_path)
     graded = [prompt for name, prompt in calls if name.endswith("grader")]
     tested = [prompt for name, prompt in calls if not name.endswith("grader")]
-    # Items alternate between graded and exact-match: both kinds were asked; the grader got the rubric.
-    assert graded and tested
+    # Items alternate between graded and exact-match in the pack, but the draw is random and an enclave
+    # run may stop after a handful of items (all exact-match, now and then: seen once in CI). A remote
+    # run always sends the whole budget, so there both kinds are certainly asked.
+    assert tested
+    if mode == "remote":
+        assert graded
     assert all(world.CANARY_RUBRIC in prompt for prompt in graded)
     assert all(world.CANARY_ITEM in prompt for prompt in graded)  # the question goes with it
     # The model under test never sees a rubric or its handle.
