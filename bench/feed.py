@@ -230,7 +230,7 @@ async def measure(url: str, bins: int, args: argparse.Namespace, scratch: Path) 
                 now = utcnow()
                 paths = []
                 for row in target_rows(i, now):
-                    service._put_target(
+                    await service._put_target(
                         {},
                         {},
                         session,

@@ -11,7 +11,15 @@ in a process of its own that answers every chat completion at once, with ``usage
 - **litellm**: through the LiteLLM proxy (installed only into a bench venv, ``/tmp/fw-litellm``,
   pinned to ``LITELLM_VERSION``) with a **virtual key** when LiteLLM can run its database (it needs
   Prisma's query-engine binary, downloaded from Prisma's own server at first start); when it cannot,
-  the run says so and measures the proxy with its master key instead, labelled as such.
+  the run says so and measures the proxy with its master key instead, labelled as such. (Checked
+  on 2026-11-28: no registry this workplace reaches carries that binary. LiteLLM 1.82.6 uses
+  prisma-client-py 0.15.0, which wants Prisma 5.17.0's engine ``393aa359c9ad...``; the npm packages
+  ``@prisma/engines@5.17.0`` (a 22 kB tarball whose postinstall downloads the engine) and
+  ``prisma@5.17.0`` (only the WebAssembly engine of Prisma's JavaScript driver adapters) do not hold
+  a native engine, and neither PyPI nor Debian has one. A binary obtained elsewhere can be given
+  with ``PRISMA_QUERY_ENGINE_BINARY``.)
+- The table's last column is the proxy server's CPU time per call (user + system, with its child
+  processes, from /proc): unlike latency it hardly depends on what else the machine is doing.
 
 For each concurrency (1, 16, 64) every target gets the same number of non-streamed requests from
 one client process (aiohttp when available, else httpx), in two passes (order A B C, then C B A) so a
@@ -167,6 +175,32 @@ class Target:
     headers: dict[str, str]
     body: dict[str, Any]
     label: str
+    #: The proxy's server process (its CPU time, with its children's, is read from /proc around each load).
+    pid: int | None = None
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a process and its descendants (Linux /proc; 0 elsewhere)."""
+    if pid is None or not Path("/proc").is_dir():
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += times.get(current, 0.0)
+        todo.extend(child for child, parent in parents.items() if parent == current)
+    return total
 
 
 # --- forewarn --------------------------------------------------------------------------------------
@@ -441,6 +475,7 @@ def main() -> None:
                 {"authorization": f"Bearer {secret}"},
                 BODY,
                 "forewarn gateway (scoped key)",
+                forewarn.pid,
             ),
         ]
         litellm_note = "not run (--no-litellm)"
@@ -499,6 +534,7 @@ def main() -> None:
                             {"authorization": f"Bearer {key}"},
                             BODY,
                             label,
+                            processes[-1].pid,
                         )
                     )
         print(f"LiteLLM: {litellm_note}")
@@ -513,11 +549,16 @@ def main() -> None:
         gc.freeze()
         results: dict[tuple[str, int], list[float]] = {}
         throughput: dict[tuple[str, int], float] = {}
+        cpu: dict[tuple[str, int], float] = {}
         for concurrency in CONCURRENCY:
             n = per_concurrency[concurrency] // 2
             for order in (targets, list(reversed(targets))):
                 for target in order:
+                    before = cpu_seconds(target.pid)
                     latencies, errors, wall = asyncio.run(load(target, concurrency, n))
+                    cpu[(target.name, concurrency)] = cpu.get((target.name, concurrency), 0.0) + (
+                        cpu_seconds(target.pid) - before
+                    )
                     if errors:
                         print(f"  {target.name} c={concurrency}: {errors} errors")
                     results.setdefault((target.name, concurrency), []).extend(latencies)
@@ -526,7 +567,11 @@ def main() -> None:
                     )
         print()
         heads = ("p50 ms", "p99 ms", "+p50 ms", "+p99 ms")
-        print(f"{'target':36} {'c':>3} {'n':>5} " + " ".join(f"{h:>8}" for h in heads) + f" {'req/s':>7}")
+        print(
+            f"{'target':36} {'c':>3} {'n':>5} "
+            + " ".join(f"{h:>8}" for h in heads)
+            + f" {'req/s':>7} {'cpu ms/call':>11}"
+        )
         added: dict[tuple[str, int], tuple[float, float]] = {}
         for concurrency in CONCURRENCY:
             base = results[("direct", concurrency)]
@@ -539,9 +584,12 @@ def main() -> None:
                     "" if target.name == "direct" else f"{(p50 - b50) * 1000:8.2f} {(p99 - b99) * 1000:8.2f}"
                 )
                 rate = throughput[(target.name, concurrency)]
+                per_call = (
+                    f"{cpu[(target.name, concurrency)] / len(values) * 1000:11.3f}" if target.pid else ""
+                )
                 print(
                     f"{target.label:36} {concurrency:>3} {len(values):>5} {p50 * 1000:8.2f} "
-                    f"{p99 * 1000:8.2f} {extra or ' ' * 17} {rate:7.0f}"
+                    f"{p99 * 1000:8.2f} {extra or ' ' * 17} {rate:7.0f} {per_call}"
                 )
         print()
         for concurrency in CONCURRENCY:

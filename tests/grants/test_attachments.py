@@ -24,10 +24,10 @@ from forewarn.grants import service
 from forewarn.grants.models import Application, Attachment
 from forewarn.grants.schemas import ConflictIn, DecisionIn
 from forewarn.ledger.models import LedgerEntry
+from tests.web.forms import signed_in_client
 from tests.web.test_pages import hidden
 
 from .conftest import People
-from .test_pages import browser
 from .world import PDF, SCORES, application_in, call_in, close_call
 
 Tokens = Callable[[Principal], Awaitable[str]]
@@ -289,7 +289,7 @@ async def test_attachments_through_the_pages(app: Any, session: AsyncSession, pe
         "team": form["team"],
         "action": "draft",
     }
-    async with browser(app, people.grantee.email) as grantee:
+    async with signed_in_client(app, people.grantee.email) as grantee:
         page = f"/grants/calls/{call.id}"
         csrf = hidden((await grantee.get(page)).text, "csrf_token")
         # A bad file fails the whole form: no application, no attachment.
@@ -328,7 +328,7 @@ async def test_attachments_through_the_pages(app: Any, session: AsyncSession, pe
         removed = await grantee.post(here + f"/attachments/{link[1]}/delete", data={"csrf_token": csrf})
         assert removed.status_code == 303
         assert "notes.md" not in (await grantee.get(here)).text
-    async with browser(app, people.rival.email) as rival:
+    async with signed_in_client(app, people.rival.email) as rival:
         assert (await rival.get(f"/grants/attachments/{link[0]}")).status_code == 404
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,38 +11,18 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forewarn.grants.models import Application, Call
-from tests.web.test_pages import hidden, sign_in
+from tests.web.forms import post_form, redirected_to, signed_in_client
 
 from .conftest import People
 from .world import close_call
-
-
-@asynccontextmanager
-async def browser(app: Any, email: str) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        await sign_in(http, email)
-        yield http
-
-
-async def _post(http: httpx.AsyncClient, page: str, action: str, data: dict[str, Any]) -> httpx.Response:
-    csrf = hidden((await http.get(page)).text, "csrf_token")
-    return await http.post(action, data=data | {"csrf_token": csrf})
-
-
-def _location(response: httpx.Response, pick: Callable[[str], bool] = lambda _: True) -> str:
-    assert response.status_code == 303, response.text
-    location = response.headers["location"].split("?")[0]
-    assert pick(location)
-    return location
 
 
 async def test_call_apply_review_award_milestone_through_pages(
     app: Any, client: httpx.AsyncClient, session: AsyncSession, people: People
 ) -> None:
     today = datetime.now(UTC)
-    async with browser(app, people.officer.email) as officer:
-        made = await _post(
+    async with signed_in_client(app, people.officer.email) as officer:
+        made = await post_form(
             officer,
             "/grants/new-call",
             "/grants/calls",
@@ -59,14 +37,14 @@ async def test_call_apply_review_award_milestone_through_pages(
                 "closes_at": (today + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M"),
             },
         )
-        call_page = _location(made)
-        published = await _post(officer, call_page, call_page + "/publish", {})
-        assert _location(published) == call_page
+        call_page = redirected_to(made)
+        published = await post_form(officer, call_page, call_page + "/publish", {})
+        assert redirected_to(published) == call_page
     public = await client.get(call_page)
     assert public.status_code == 200 and "Detection tools for AI agents" in public.text
     assert "Detection tools for AI agents" in (await client.get("/grants")).text
 
-    async with browser(app, people.grantee.email) as grantee:
+    async with signed_in_client(app, people.grantee.email) as grantee:
         before = await session.scalar(select(func.count()).select_from(Application))
         form = {
             "tool_name": "AgentGuard",
@@ -79,36 +57,36 @@ async def test_call_apply_review_award_milestone_through_pages(
             "team": "Three engineers.",
             "action": "submit",
         }
-        bad = await _post(grantee, call_page, call_page + "/apply", form | {"budget": "900000"})
+        bad = await post_form(grantee, call_page, call_page + "/apply", form | {"budget": "900000"})
         assert bad.status_code == 422 and "budget" in bad.text
         assert await session.scalar(select(func.count()).select_from(Application)) == before
-        done = await _post(grantee, call_page, call_page + "/apply", form)
-        app_page = _location(done, lambda p: p.startswith("/grants/applications/"))
+        done = await post_form(grantee, call_page, call_page + "/apply", form)
+        app_page = redirected_to(done, lambda p: p.startswith("/grants/applications/"))
         assert "submitted" in (await grantee.get(app_page)).text
 
-    async with browser(app, people.officer.email) as officer:
+    async with signed_in_client(app, people.officer.email) as officer:
         for person in (people.reviewer, people.reviewer2):
-            assigned = await _post(
+            assigned = await post_form(
                 officer, app_page, app_page + "/reviewers", {"reviewer_email": person.email}
             )
             assert assigned.status_code == 303, assigned.text
 
-    async with browser(app, people.reviewer.email) as reviewer:
+    async with signed_in_client(app, people.reviewer.email) as reviewer:
         page = await reviewer.get(app_page)
         assert "I have no conflict" in page.text
-        await _post(reviewer, app_page, app_page + "/conflict", {"conflict": "no"})
-        scored = await _post(
+        await post_form(reviewer, app_page, app_page + "/conflict", {"conflict": "no"})
+        scored = await post_form(
             reviewer,
             app_page,
             app_page + "/scores",
             {"score_impact": "9", "score_approach": "7", "comment_impact": "Useful for rural hospitals."},
         )
         assert scored.status_code == 303, scored.text
-    async with browser(app, people.reviewer2.email) as recusing:
-        await _post(
+    async with signed_in_client(app, people.reviewer2.email) as recusing:
+        await post_form(
             recusing, app_page, app_page + "/conflict", {"conflict": "yes", "reason": "Advised them."}
         )
-        refused = await _post(
+        refused = await post_form(
             recusing, app_page, app_page + "/scores", {"score_impact": "1", "score_approach": "1"}
         )
         assert refused.status_code == 403
@@ -116,10 +94,10 @@ async def test_call_apply_review_award_milestone_through_pages(
     call_id = uuid.UUID(call_page.rsplit("/", 1)[1])
     await close_call(session, call_id)
     assert await session.get(Call, call_id) is not None
-    async with browser(app, people.officer.email) as officer:
+    async with signed_in_client(app, people.officer.email) as officer:
         ranking = await officer.get(call_page)
         assert 'data-testid="ranking"' in ranking.text and "AgentGuard" in ranking.text
-        decided = await _post(
+        decided = await post_form(
             officer,
             app_page,
             app_page + "/decision",
@@ -127,7 +105,7 @@ async def test_call_apply_review_award_milestone_through_pages(
         )
         assert decided.status_code == 303, decided.text
 
-    async with browser(app, people.grantee.email) as grantee:
+    async with signed_in_client(app, people.grantee.email) as grantee:
         mine = await grantee.get(app_page)
         assert "Useful for rural hospitals." in mine.text and "awarded" in mine.text
         award_page = next(
@@ -136,20 +114,20 @@ async def test_call_apply_review_award_milestone_through_pages(
         award = await grantee.get(award_page)
         assert "Prototype" in award.text
         action = award.text.split('action="/grants/milestones/')[1].split('"')[0]
-        reported = await _post(
+        reported = await post_form(
             grantee, award_page, f"/grants/milestones/{action}", {"report": "Prototype shipped and tested."}
         )
         assert reported.status_code == 303, reported.text
-        tool = await _post(grantee, award_page, award_page + "/tool", {"name": "AgentGuard scanner"})
+        tool = await post_form(grantee, award_page, award_page + "/tool", {"name": "AgentGuard scanner"})
         assert tool.status_code == 200 and 'data-testid="scanner-token"' in tool.text
         assert 'data-testid="performance"' in (await grantee.get(award_page)).text
-    async with browser(app, people.officer.email) as officer:
+    async with signed_in_client(app, people.officer.email) as officer:
         milestone = action.split("/")[0]
-        accepted = await _post(
+        accepted = await post_form(
             officer, award_page, f"/grants/milestones/{milestone}/decision", {"accept": "yes"}
         )
         assert accepted.status_code == 303, accepted.text
-        paid = await _post(officer, award_page, f"/grants/milestones/{milestone}/disbursement", {})
+        paid = await post_form(officer, award_page, f"/grants/milestones/{milestone}/disbursement", {})
         assert paid.status_code == 303, paid.text
     awards = await client.get("/grants/awards")
     assert "AgentGuard" in awards.text and "$300,000" in awards.text and "$100,000" in awards.text

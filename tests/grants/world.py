@@ -22,6 +22,7 @@ from forewarn.grants.schemas import (
     MilestoneReportIn,
     ScoreIn,
 )
+from tests.web.personas import PERSONAS
 
 PREFIX = "/api/v1/grants"
 #: Replaced by the runtime's data key where a test downloads through HTTP (see ``setup``).
@@ -80,20 +81,7 @@ async def close_call(session: AsyncSession, call_id: uuid.UUID) -> None:
     )
 
 
-ALL = {
-    "anonymous",
-    "platform_admin",
-    "lab_admin",
-    "lab_safety",
-    "nsa_custodian",
-    "partner_reviewer",
-    "operator_contact",
-    "analyst",
-    "vendor",
-    "grants_officer",
-    "grantee",
-    "hiring_officer",
-}
+ALL = set(PERSONAS)
 SIGNED_IN = ALL - {"anonymous"}
 
 EXPECTED: dict[tuple[str, str], set[str]] = {

@@ -11,7 +11,7 @@ import httpx
 
 from forewarn.accounts.schemas import OrgKind, Principal, Role
 from tests.conftest import OrgFactory
-from tests.grants.test_pages import _post, browser
+from tests.web.forms import post_form, signed_in_client
 from tests.web.test_pages import hidden
 
 
@@ -24,8 +24,8 @@ async def test_post_assess_apply_and_move_to_offer(
     agency = await make_org(kind=OrgKind.AGENCY, code=f"WP{uuid.uuid4().hex[:6].upper()}")
     hiring = await make_person(agency, [Role.HIRING_OFFICER])
     candidate = await make_person(await make_org(kind=OrgKind.OPERATOR), [Role.MEMBER])
-    async with browser(app, hiring.email) as officer:
-        made = await _post(
+    async with signed_in_client(app, hiring.email) as officer:
+        made = await post_form(
             officer,
             "/careers",
             "/careers/postings",
@@ -41,13 +41,13 @@ async def test_post_assess_apply_and_move_to_offer(
         )
         assert made.status_code == 303, made.text
         posting_page = made.headers["location"].split("?")[0]
-    async with browser(app, candidate.email) as person:
+    async with signed_in_client(app, candidate.email) as person:
         page = "/careers/pathways/vulnerability-analyst/assessment"
-        result = await _post(
+        result = await post_form(
             person, page, page, {"answer_va-1": "9.8", "answer_va-2": "B", "answer_va-3": "CLEAR"}
         )
         assert result.status_code == 200 and "3 of 3" in result.text
-        bad = await _post(person, posting_page, posting_page + "/apply", {"route": "certification"})
+        bad = await post_form(person, posting_page, posting_page + "/apply", {"route": "certification"})
         assert bad.status_code == 422 and "statement" in bad.text
         form = {
             "route": "skills_assessment",
@@ -71,20 +71,20 @@ async def test_post_assess_apply_and_move_to_offer(
         assert applied.status_code == 303, applied.text
     anonymous = await client.get(posting_page)
     assert candidate.email not in anonymous.text
-    async with browser(app, hiring.email) as officer:
+    async with signed_in_client(app, hiring.email) as officer:
         pipeline = await officer.get(posting_page)
         assert candidate.email in pipeline.text and "assessment 3/3 passed" in pipeline.text
         assert "résumé" in pipeline.text
         application = pipeline.text.split('action="/careers/applications/')[1].split("/")[0]
         for stage in ("screened", "assessed", "interview", "offer"):
-            moved = await _post(
+            moved = await post_form(
                 officer, posting_page, f"/careers/applications/{application}/stage", {"state": stage}
             )
             assert moved.status_code == 303, moved.text
         assert ">offer" in (await officer.get(posting_page)).text
-    async with browser(app, candidate.email) as person:
+    async with signed_in_client(app, candidate.email) as person:
         mine = await person.get("/careers")
         assert "offer" in mine.text
-        erased = await _post(person, "/careers", "/careers/my-data/delete", {})
+        erased = await post_form(person, "/careers", "/careers/my-data/delete", {})
         assert erased.status_code == 303
         assert "None." in (await person.get("/careers")).text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forewarn.accounts.schemas import OrgKind, Principal, Role
-from forewarn.core.clock import Clock, FrozenClock, get_clock, set_clock
+from forewarn.core.clock import FrozenClock
 from forewarn.core.errors import InvalidInput, NotFound
 from forewarn.core.keys import DataKey
 from forewarn.workforce import service
@@ -26,17 +26,6 @@ from .world import job_application_in, posting_in
 
 Maker = Callable[..., Awaitable[Principal]]
 KEY = DataKey(b"\x5a" * 32)
-
-
-@pytest.fixture
-def clock() -> Iterator[FrozenClock]:
-    before: Clock = get_clock()
-    frozen = FrozenClock(before.now())
-    set_clock(frozen)
-    try:
-        yield frozen
-    finally:
-        set_clock(before)
 
 
 async def _people(make_org: OrgFactory, make_person: Maker) -> tuple[Principal, Principal]:

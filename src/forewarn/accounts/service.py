@@ -38,7 +38,7 @@ from forewarn.accounts.schemas import (
     TokenOut,
 )
 from forewarn.core.clock import utcnow
-from forewarn.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
+from forewarn.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, forbid_unless
 from forewarn.ledger import service as ledger
 from forewarn.ledger.schemas import EntryIn, SubjectRef
 
@@ -63,11 +63,6 @@ def _verify_password(stored: str, password: str) -> bool:
 
 def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
-
-
-def _require(allowed: bool, what: str) -> None:
-    if not allowed:
-        raise Forbidden(f"you may not {what}")
 
 
 # --- the public record (transparency log) --------------------------------------------------------
@@ -104,7 +99,7 @@ async def create_organisation(
 ) -> OrganisationOut:
     """Create an organisation. ``actor=None`` is the system itself (CLI bootstrap, demo seed)."""
     if actor is not None:
-        _require(policy.can_manage_organisations(actor), "create organisations")
+        forbid_unless(policy.can_manage_organisations(actor), "you may not create organisations")
     clash = await session.scalar(
         select(Organisation).where(
             (func.lower(Organisation.name) == data.name.lower())
@@ -192,7 +187,10 @@ async def create_person(
 ) -> PersonOut:
     """Add a person to an organisation with roles. An existing person (same email) gains the roles."""
     if actor is not None:
-        _require(policy.can_manage_people(actor, data.organisation_id), "add people to this organisation")
+        forbid_unless(
+            policy.can_manage_people(actor, data.organisation_id),
+            "you may not add people to this organisation",
+        )
         if platform_admin and not actor.is_platform_admin:
             raise Forbidden("only a platform administrator can make another")
     org = await session.get(Organisation, data.organisation_id)
@@ -431,7 +429,9 @@ async def create_token(
     """Create an API token for ``person_id`` acting for ``organisation_id``; the plain token is in
     the result and nowhere else."""
     if actor is not None:
-        _require(policy.can_use_tokens(actor) and actor.person_id == person_id, "create this token")
+        forbid_unless(
+            policy.can_use_tokens(actor) and actor.person_id == person_id, "you may not create this token"
+        )
     member = await session.scalar(
         select(Membership).where(
             Membership.person_id == person_id, Membership.organisation_id == organisation_id

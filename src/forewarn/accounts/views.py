@@ -6,7 +6,7 @@ import secrets
 import time
 import uuid
 from collections import defaultdict, deque
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -26,6 +26,10 @@ from forewarn.accounts.schemas import (
 from forewarn.core.errors import Conflict, ForewarnError, InvalidInput
 from forewarn.core.http import RuntimeDep, Session
 from forewarn.core.pages import render
+
+if TYPE_CHECKING:
+    from forewarn.core.jobs import Runtime
+
 
 router = APIRouter(include_in_schema=False)
 
@@ -59,6 +63,18 @@ def _secure(request: Request, mode: str) -> bool:
     if mode == "never":
         return False
     return request.url.scheme == "https"
+
+
+def _set_session_cookie(response: Response, request: Request, runtime: Runtime, cookie: str) -> None:
+    """The session cookie: HTTP-only, same-site lax, secure as configured, for the session's lifetime."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request, runtime.settings.cookie_secure),
+        max_age=runtime.settings.session_hours * 3600,
+    )
 
 
 def _problem_text(exc: ValidationError | ForewarnError) -> str:
@@ -141,14 +157,7 @@ async def login(
     target = _safe_next(next)
     must_change = await service.must_change_password(session, person_id=person_id)
     response = RedirectResponse("/account/password" if must_change else target, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request, runtime.settings.cookie_secure),
-        max_age=runtime.settings.session_hours * 3600,
-    )
+    _set_session_cookie(response, request, runtime, cookie)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response
 
@@ -184,14 +193,7 @@ async def switch_organisation(
         hours=runtime.settings.session_hours,
     )
     response = RedirectResponse("/?flash=org-switched", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request, runtime.settings.cookie_secure),
-        max_age=runtime.settings.session_hours * 3600,
-    )
+    _set_session_cookie(response, request, runtime, cookie)
     return response
 
 

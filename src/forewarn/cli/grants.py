@@ -64,17 +64,11 @@ def create_call(
     as_json: JsonFlag = False,
 ) -> None:
     """Create (and optionally publish) a call for proposals from a JSON file."""
-    from pydantic import ValidationError
-
-    from forewarn.core.errors import InvalidInput, Problem
+    from forewarn.core.errors import validated
     from forewarn.grants import service
     from forewarn.grants.schemas import CallIn
 
-    try:
-        data = CallIn.model_validate(json.loads(file.read_text()))
-    except ValidationError as exc:
-        problems = [Problem(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
-        raise InvalidInput("the call is not valid", problems=problems) from None
+    data = validated(CallIn, json.loads(file.read_text()), message="the call is not valid")
 
     async def run(session: AsyncSession, _: Runtime) -> object:
         actor = await actor_for(session, actor_email)

@@ -20,15 +20,9 @@ if TYPE_CHECKING:
 
 def _parse(model: Any, data: dict[str, Any]) -> Any:
     """Validate CLI input into a schema; a problem becomes a plain error naming the field."""
-    from pydantic import ValidationError
+    from forewarn.core.errors import validated
 
-    from forewarn.core.errors import InvalidInput, Problem
-
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = [Problem(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
-        raise InvalidInput("invalid input", problems=problems) from None
+    return validated(model, data)
 
 
 partners_app = typer.Typer(

@@ -61,17 +61,11 @@ def post(
     as_json: JsonFlag = False,
 ) -> None:
     """Open a posting from a JSON file."""
-    from pydantic import ValidationError
-
-    from forewarn.core.errors import InvalidInput, Problem
+    from forewarn.core.errors import validated
     from forewarn.workforce import service
     from forewarn.workforce.schemas import PostingIn
 
-    try:
-        data = PostingIn.model_validate(json.loads(file.read_text()))
-    except ValidationError as exc:
-        problems = [Problem(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
-        raise InvalidInput("the posting is not valid", problems=problems) from None
+    data = validated(PostingIn, json.loads(file.read_text()), message="the posting is not valid")
 
     async def run(session: AsyncSession, _: Runtime) -> object:
         return await service.create_posting(session, data=data, actor=await actor_for(session, actor_email))

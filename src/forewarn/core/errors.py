@@ -8,6 +8,12 @@ never carry secrets or sealed content.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+M = TypeVar("M", bound="BaseModel")
 
 
 @dataclass(frozen=True)
@@ -71,3 +77,22 @@ class Conflict(ForewarnError):
 class Unavailable(ForewarnError):
     status_code = 503
     title = "Unavailable"
+
+
+def forbid_unless(allowed: bool, message: str) -> None:
+    """Raise :class:`Forbidden` with ``message`` unless ``allowed``: a service's check, before it acts,
+    that its policy rule lets the actor do this."""
+    if not allowed:
+        raise Forbidden(message)
+
+
+def validated(model: type[M], data: Any, *, message: str = "invalid input", whole: str = "") -> M:
+    """``model.model_validate(data)``, with pydantic's errors turned into :class:`InvalidInput`: one
+    :class:`Problem` per error, named by its dotted location (``whole`` where it is the input as a whole)."""
+    from pydantic import ValidationError  # lazily: the CLI's start does not pay for pydantic
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [Problem(".".join(str(p) for p in e["loc"]) or whole, e["msg"]) for e in exc.errors()]
+        raise InvalidInput(message, problems=problems) from None

@@ -6,12 +6,15 @@ navigation entries that domains register, so every form can carry its token.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+
+from forewarn.core.errors import M, validated
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,13 +28,20 @@ FLASH: dict[str, str] = {
     "org-switched": "You now act for another organisation.",
 }
 
-#: (label, href) entries for the top navigation, shown to everyone; domains add theirs.
-NAV: list[dict[str, str]] = []
+#: Entries of the top navigation (label, href, and who sees it); domains add theirs.
+NAV: list[dict[str, Any]] = []
 
 
-def add_nav(label: str, href: str) -> None:
+def add_nav(label: str, href: str, *, show: Callable[[Any], bool] | None = None) -> None:
+    """Add a top-navigation entry. ``show`` (the page's own access rule, given the signed-in principal or
+    None) hides the entry from those the page would refuse; without it everyone sees the entry."""
     if not any(item["href"] == href for item in NAV):
-        NAV.append({"label": label, "href": href})
+        NAV.append({"label": label, "href": href, "show": show})
+
+
+def nav_for(principal: Any) -> list[dict[str, Any]]:
+    """The navigation entries this principal (None: anonymous) may follow."""
+    return [item for item in NAV if item["show"] is None or item["show"](principal)]
 
 
 @lru_cache(maxsize=1)
@@ -58,10 +68,16 @@ def render(request: Request, name: str, *, status_code: int = 200, **context: An
         "request": request,
         "principal": getattr(request.state, "principal", None),
         "csrf_token": getattr(request.state, "csrf_token", None),
-        "nav_extra": NAV,
+        "nav_extra": nav_for(getattr(request.state, "principal", None)),
         "url_for": url_for,
         "flash": FLASH.get(request.query_params.get("flash", "")),
     }
     ctx.update(context)
     html = env.get_template(name).render(ctx)
     return HTMLResponse(html, status_code=status_code)
+
+
+def form_input(model: type[M], data: Any) -> M:
+    """A submitted form's fields validated into ``model``; problems name the field (``form`` for the
+    form as a whole)."""
+    return validated(model, data, message="the form has problems", whole="form")

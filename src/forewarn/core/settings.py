@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     #: allow loopback / private / link-local / reserved addresses (local test receivers only).
     webhook_allow_insecure: bool = False
     webhook_allow_private_addresses: bool = False
+    #: Extra CAs (a PEM file) trusted for https webhooks on top of the public ones (certifi), for
+    #: receivers with certificates from a private CA.
+    webhook_ca_bundle: Path | None = None
     notice_delivery_max_attempts: int = 8
     notice_retry_base_seconds: int = 4
     notice_retry_max_seconds: int = 3600
@@ -104,6 +107,10 @@ class Settings(BaseSettings):
     #: Hashed bins of the feed's targets (a power of two up to 65536; 0: flat). The hourly refresh
     #: moves an existing feed into this layout. See docs/feed.md §5.
     feed_hash_bins: int = 4096
+    #: Old feed metadata versions and superseded target contents stay served this many hours after
+    #: they stopped being current (a client mid-update still finds what it started with), then the
+    #: hourly ``feed:refresh`` prunes them; root versions are never pruned. 0: never prune.
+    feed_keep_hours: int = Field(default=24, ge=0)
 
     #: Review programme: a window's length from access start (a programme setting; the order says 30
     #: days), whether a window needs a "covered" determination first, and message limits.

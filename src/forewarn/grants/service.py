@@ -40,7 +40,7 @@ from forewarn.clearinghouse.advisories import service as advisories
 from forewarn.clearinghouse.matching import service as matching
 from forewarn.core.clock import utcnow
 from forewarn.core.db import new_id
-from forewarn.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, TooLarge
+from forewarn.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, TooLarge, forbid_unless
 from forewarn.core.keys import DataKey
 from forewarn.grants import files, policy
 from forewarn.grants.models import (
@@ -93,11 +93,6 @@ def _digest(data: Any) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def _require(allowed: bool, what: str) -> None:
-    if not allowed:
-        raise Forbidden(f"your role does not allow you to {what}")
-
-
 def _org_of(actor: Principal) -> uuid.UUID:
     if actor.organisation_id is None:
         raise Forbidden("act for an organisation first")
@@ -138,7 +133,7 @@ async def _call_out(session: AsyncSession, call: Call) -> CallOut:
 
 
 async def create_call(session: AsyncSession, *, data: CallIn, actor: Principal) -> CallOut:
-    _require(policy.is_grants_officer(actor), "run calls for proposals")
+    forbid_unless(policy.is_grants_officer(actor), "your role does not allow you to run calls for proposals")
     org_id = _org_of(actor)
     call = Call(
         agency_organisation_id=org_id,
@@ -169,7 +164,10 @@ async def _call(session: AsyncSession, call_id: uuid.UUID, actor: Principal | No
 
 async def publish_call(session: AsyncSession, *, call_id: uuid.UUID, actor: Principal) -> CallOut:
     call = await _call(session, call_id, actor)
-    _require(policy.can_run_call(actor, call.agency_organisation_id), "publish this call")
+    forbid_unless(
+        policy.can_run_call(actor, call.agency_organisation_id),
+        "your role does not allow you to publish this call",
+    )
     if call.state == CallState.PUBLISHED.value:
         raise Conflict("the call is already published")
     if call.closes_at <= utcnow():
@@ -285,7 +283,9 @@ async def create_application(
     session: AsyncSession, *, call_id: uuid.UUID, data: ApplicationIn, actor: Principal
 ) -> ApplicationOut:
     """Start a draft application for the caller's grantee organisation."""
-    _require(policy.is_applicant(actor), "apply (only grantee organisations apply)")
+    forbid_unless(
+        policy.is_applicant(actor), "your role does not allow you to apply (only grantee organisations apply)"
+    )
     org_id = _org_of(actor)
     call = await _call(session, call_id, actor)
     _open(call, "start an application")
@@ -340,7 +340,10 @@ async def update_application(
     session: AsyncSession, *, application_id: uuid.UUID, data: ApplicationIn, actor: Principal
 ) -> ApplicationOut:
     app = await _application(session, application_id, actor)
-    _require(policy.owns_application(actor, app.organisation_id), "edit this application")
+    forbid_unless(
+        policy.owns_application(actor, app.organisation_id),
+        "your role does not allow you to edit this application",
+    )
     if app.state != ApplicationState.DRAFT.value:
         raise Conflict(f"the application is {app.state}; only drafts can be edited")
     call = await _call(session, app.call_id, actor)
@@ -355,7 +358,10 @@ async def submit_application(
     session: AsyncSession, *, application_id: uuid.UUID, actor: Principal
 ) -> ApplicationOut:
     app = await _application(session, application_id, actor)
-    _require(policy.owns_application(actor, app.organisation_id), "submit this application")
+    forbid_unless(
+        policy.owns_application(actor, app.organisation_id),
+        "your role does not allow you to submit this application",
+    )
     if app.state != ApplicationState.DRAFT.value:
         raise Conflict(f"the application is already {app.state}")
     call = await _call(session, app.call_id, actor)
@@ -370,7 +376,10 @@ async def withdraw_application(
     session: AsyncSession, *, application_id: uuid.UUID, actor: Principal
 ) -> ApplicationOut:
     app = await _application(session, application_id, actor)
-    _require(policy.owns_application(actor, app.organisation_id), "withdraw this application")
+    forbid_unless(
+        policy.owns_application(actor, app.organisation_id),
+        "your role does not allow you to withdraw this application",
+    )
     if app.state not in (ApplicationState.DRAFT.value, ApplicationState.SUBMITTED.value):
         raise Conflict(f"the application is {app.state}; it can no longer be withdrawn")
     app.state = ApplicationState.WITHDRAWN.value
@@ -388,7 +397,9 @@ async def get_application(
 
 
 async def my_applications(session: AsyncSession, *, actor: Principal) -> list[ApplicationOut]:
-    _require(policy.is_applicant(actor), "list your organisation's applications")
+    forbid_unless(
+        policy.is_applicant(actor), "your role does not allow you to list your organisation's applications"
+    )
     rows = (
         await session.scalars(
             select(Application)
@@ -403,7 +414,10 @@ async def call_applications(
     session: AsyncSession, *, call_id: uuid.UUID, actor: Principal
 ) -> list[ApplicationOut]:
     call = await _call(session, call_id, actor)
-    _require(policy.can_run_call(actor, call.agency_organisation_id), "see this call's applications")
+    forbid_unless(
+        policy.can_run_call(actor, call.agency_organisation_id),
+        "your role does not allow you to see this call's applications",
+    )
     rows = (
         await session.scalars(
             select(Application)
@@ -434,7 +448,10 @@ async def assign_reviewer(
 ) -> AssignmentOut:
     app = await _application(session, application_id, actor)
     call = await _call(session, app.call_id, actor)
-    _require(policy.can_run_call(actor, call.agency_organisation_id), "assign reviewers")
+    forbid_unless(
+        policy.can_run_call(actor, call.agency_organisation_id),
+        "your role does not allow you to assign reviewers",
+    )
     if app.state != ApplicationState.SUBMITTED.value:
         raise Conflict(f"the application is {app.state}; only submitted ones are reviewed")
     try:
@@ -561,7 +578,10 @@ def normalise(raw: dict[uuid.UUID, dict[uuid.UUID, float]]) -> dict[uuid.UUID, l
 
 async def ranking(session: AsyncSession, *, call_id: uuid.UUID, actor: Principal) -> list[RankRow]:
     call = await _call(session, call_id, actor)
-    _require(policy.can_run_call(actor, call.agency_organisation_id), "see the ranking")
+    forbid_unless(
+        policy.can_run_call(actor, call.agency_organisation_id),
+        "your role does not allow you to see the ranking",
+    )
     apps = (
         await session.scalars(
             select(Application).where(
@@ -619,7 +639,10 @@ async def decide(
 ) -> ApplicationOut:
     app = await _application(session, application_id, actor)
     call = await _call(session, app.call_id, actor)
-    _require(policy.can_run_call(actor, call.agency_organisation_id), "decide on applications")
+    forbid_unless(
+        policy.can_run_call(actor, call.agency_organisation_id),
+        "your role does not allow you to decide on applications",
+    )
     if app.state != ApplicationState.SUBMITTED.value:
         raise Conflict(f"the application is {app.state}; only submitted ones are decided")
     if utcnow() < call.closes_at:
@@ -823,7 +846,10 @@ async def decide_milestone(
     session: AsyncSession, *, milestone_id: uuid.UUID, data: MilestoneDecisionIn, actor: Principal
 ) -> AwardOut:
     milestone, award, _, call = await _milestone(session, milestone_id)
-    _require(policy.can_run_call(actor, call.agency_organisation_id), "accept milestone reports")
+    forbid_unless(
+        policy.can_run_call(actor, call.agency_organisation_id),
+        "your role does not allow you to accept milestone reports",
+    )
     if milestone.state != MilestoneState.REPORTED.value:
         raise Conflict(f"the milestone is {milestone.state}; only reported ones are decided")
     if not data.accept and not data.note:
@@ -846,7 +872,10 @@ async def decide_milestone(
 
 async def disburse(session: AsyncSession, *, milestone_id: uuid.UUID, actor: Principal) -> AwardOut:
     milestone, award, _, call = await _milestone(session, milestone_id)
-    _require(policy.can_run_call(actor, call.agency_organisation_id), "record disbursements")
+    forbid_unless(
+        policy.can_run_call(actor, call.agency_organisation_id),
+        "your role does not allow you to record disbursements",
+    )
     if milestone.state != MilestoneState.ACCEPTED.value:
         raise Conflict("only an accepted milestone is paid")
     if await session.scalar(select(Disbursement.id).where(Disbursement.milestone_id == milestone.id)):
@@ -959,7 +988,10 @@ async def add_attachment(
 ) -> AttachmentOut:
     """Attach a file to a draft application while the call is open; checked before anything is written."""
     app = await _application(session, application_id, actor)
-    _require(policy.owns_application(actor, app.organisation_id), "attach files to this application")
+    forbid_unless(
+        policy.owns_application(actor, app.organisation_id),
+        "your role does not allow you to attach files to this application",
+    )
     if app.state != ApplicationState.DRAFT.value:
         raise Conflict(f"the application is {app.state}; attach files to drafts only")
     _open(await _call(session, app.call_id, actor), "attach files")
@@ -1020,7 +1052,10 @@ async def delete_attachment(
         app = await _application(session, row.application_id, actor)
     except NotFound:
         raise NotFound("no such attachment") from None
-    _require(policy.owns_application(actor, app.organisation_id), "remove files from this application")
+    forbid_unless(
+        policy.owns_application(actor, app.organisation_id),
+        "your role does not allow you to remove files from this application",
+    )
     if app.state != ApplicationState.DRAFT.value:
         raise Conflict(f"the application is {app.state}; its files can no longer change")
     await session.delete(row)

@@ -11,13 +11,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 
 from forewarn.accounts.http import public, require
 from forewarn.accounts.schemas import Principal
 from forewarn.core.errors import InvalidInput, Problem
 from forewarn.core.http import RuntimeDep, Session
-from forewarn.core.pages import FLASH, add_nav, render
+from forewarn.core.pages import FLASH, add_nav, form_input, render
 from forewarn.grants import policy, service
 from forewarn.grants.api import attachment_response
 from forewarn.grants.schemas import (
@@ -62,14 +61,6 @@ FLASH.update(
 
 def _back(path: str, flash: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?flash={flash}", status_code=303)
-
-
-def _parse(model: Any, data: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = [Problem(".".join(str(p) for p in e["loc"]) or "form", e["msg"]) for e in exc.errors()]
-        raise InvalidInput("the form has problems", problems=problems) from None
 
 
 def _day(value: str, field: str) -> str:
@@ -148,7 +139,7 @@ async def new_call(request: Request, _: Officer) -> Response:
 @router.post("/grants/calls")
 async def create_call(request: Request, session: Session, actor: Officer) -> Response:
     f = await _form(request)
-    data = _parse(
+    data = form_input(
         CallIn,
         {
             "title": f.get("title", ""),
@@ -196,7 +187,7 @@ async def publish_call(call_id: uuid.UUID, session: Session, actor: Officer) -> 
 
 
 def _application_in(f: dict[str, Any]) -> ApplicationIn:
-    data: ApplicationIn = _parse(
+    data: ApplicationIn = form_input(
         ApplicationIn,
         {
             "tool_name": f.get("tool_name", ""),
@@ -317,7 +308,7 @@ async def application_action(
         )
         return _back(here, "reviewer-assigned")
     if action == "conflict":
-        data = _parse(ConflictIn, {"conflict": f.get("conflict") == "yes", "reason": f.get("reason", "")})
+        data = form_input(ConflictIn, {"conflict": f.get("conflict") == "yes", "reason": f.get("reason", "")})
         await service.declare_conflict(session, application_id=application_id, data=data, actor=actor)
         return _back(here, "conflict-declared")
     if action == "scores":
@@ -328,11 +319,11 @@ async def application_action(
                 raise InvalidInput(
                     "not a score", problems=[Problem(f"scores.{key}", "a whole number 0 to 10")]
                 )
-        data_s = _parse(ScoreIn, {"scores": {k: int(v) for k, v in scores.items()}, "comments": comments})
+        data_s = form_input(ScoreIn, {"scores": {k: int(v) for k, v in scores.items()}, "comments": comments})
         await service.score(session, application_id=application_id, data=data_s, actor=actor)
         return _back(here, "scored")
     if action == "decision":
-        data_d = _parse(
+        data_d = form_input(
             DecisionIn,
             {
                 "award": f.get("award") == "yes",
@@ -369,7 +360,7 @@ async def register_tool(
     request: Request, award_id: uuid.UUID, session: Session, actor: Applicant
 ) -> Response:
     f = await _form(request)
-    data = _parse(ToolIn, {"name": f.get("name", "")})
+    data = form_input(ToolIn, {"name": f.get("name", "")})
     registered = await service.register_tool(session, award_id=award_id, data=data, actor=actor)
     award = await service.get_award(session, award_id=award_id, actor=actor)
     return render(request, "grants/award.html", award=award, owner=True, runs=False, registered=registered)
@@ -384,12 +375,14 @@ async def milestone_action(
         award = await service.report_milestone(
             session,
             milestone_id=milestone_id,
-            data=_parse(MilestoneReportIn, {"report": f.get("report", "")}),
+            data=form_input(MilestoneReportIn, {"report": f.get("report", "")}),
             actor=actor,
         )
         return _back(f"/grants/awards/{award.id}", "milestone-reported")
     if action == "decision":
-        data = _parse(MilestoneDecisionIn, {"accept": f.get("accept") == "yes", "note": f.get("note", "")})
+        data = form_input(
+            MilestoneDecisionIn, {"accept": f.get("accept") == "yes", "note": f.get("note", "")}
+        )
         award = await service.decide_milestone(session, milestone_id=milestone_id, data=data, actor=actor)
         return _back(f"/grants/awards/{award.id}", "milestone-decided")
     if action == "disbursement":

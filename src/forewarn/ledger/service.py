@@ -42,13 +42,12 @@ from typing import TYPE_CHECKING, Any
 
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import ValidationError
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forewarn.core.clock import utcnow
-from forewarn.core.errors import Conflict, ForewarnError, InvalidInput, NotFound, Problem
+from forewarn.core.errors import Conflict, ForewarnError, InvalidInput, NotFound, Problem, validated
 from forewarn.core.jobs import enqueue
 from forewarn.ledger import merkle, note
 from forewarn.ledger.models import (
@@ -207,21 +206,19 @@ async def append(
     sealed_hashes: Mapping[str, str] | None = None,
 ) -> EntryOut:
     """Append one governance event in the caller's transaction; see ``append_many``."""
-    try:
-        entry = EntryIn.model_validate(
-            {
-                "type": type,
-                "actor_organisation_id": actor_organisation_id,
-                "subjects": [
-                    s if isinstance(s, SubjectRef) else {"type": s[0], "id": str(s[1])} for s in subjects
-                ],
-                "reason": reason,
-                "sealed_hashes": dict(sealed_hashes or {}),
-            }
-        )
-    except ValidationError as exc:
-        problems = [Problem(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
-        raise InvalidInput("invalid ledger entry", problems=problems) from None
+    entry = validated(
+        EntryIn,
+        {
+            "type": type,
+            "actor_organisation_id": actor_organisation_id,
+            "subjects": [
+                s if isinstance(s, SubjectRef) else {"type": s[0], "id": str(s[1])} for s in subjects
+            ],
+            "reason": reason,
+            "sealed_hashes": dict(sealed_hashes or {}),
+        },
+        message="invalid ledger entry",
+    )
     return (await append_many(session, [entry]))[0]
 
 

@@ -39,7 +39,7 @@ from forewarn.grants import views as grants_views
 from forewarn.ledger import api as ledger_api
 from forewarn.ledger import views as ledger_views
 from forewarn.web import errors, views
-from forewarn.web.middleware import RequestContext
+from forewarn.web.middleware import LATENCY, REQUESTS, RequestContext
 from forewarn.workforce import api as workforce_api
 from forewarn.workforce import views as workforce_views
 
@@ -62,7 +62,6 @@ API_ROUTERS = [
     partners_api.router,
     grants_api.router,
     workforce_api.router,
-    review_api.last_router,  # withdrawal (closes windows): last, see review.api
 ]
 PAGE_ROUTERS = [
     assessments_views.router,
@@ -153,5 +152,9 @@ def create_app(runtime: Runtime, *, run_worker: bool = False) -> FastAPI:
         RequestContext,
         max_body=runtime.settings.max_body_bytes,
         max_upload=runtime.settings.max_upload_bytes,
+    )
+    # Outermost: the model gateway's hot routes skip routing, DI and the general middleware (see proxy).
+    app.add_middleware(
+        gateway_proxy.FastPath, max_body=runtime.settings.max_body_bytes, requests=REQUESTS, latency=LATENCY
     )
     return app

@@ -46,10 +46,15 @@ ROLE_CARDS: dict[Role, list[Card]] = {
         Card(
             "Assessment windows",
             "Plan each covered model's 30-day window across agencies and partners, triage findings.",
+            "/review/windows",
         )
     ],
     Role.REVIEWER: [
-        Card("Review access", "Use your scoped, expiring key to call models under review and file findings.")
+        Card(
+            "Review access",
+            "Use your scoped, expiring key to call models under review and file findings.",
+            "/gateway/keys",
+        )
     ],
     Role.PANEL_MEMBER: [
         Card("Partner panel", "Vote on trusted-partner access with a written rationale; declare conflicts.")
@@ -72,7 +77,12 @@ ROLE_CARDS: dict[Role, list[Card]] = {
             "Your models",
             "Opt in, register models, request determinations, open review windows, withdraw at will.",
             "/determinations",
-        )
+        ),
+        Card(
+            "Pre-release review",
+            "Sign or withdraw, open a model's window, hand over one credential, see who used it.",
+            "/review",
+        ),
     ],
     Role.OPERATOR_CONTACT: [
         Card(

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 
 from forewarn.accounts.http import public, require
 from forewarn.accounts.schemas import Principal
 from forewarn.core.errors import InvalidInput, NotFound, Problem
 from forewarn.core.http import RuntimeDep, Session
-from forewarn.core.pages import FLASH, add_nav, render
+from forewarn.core.pages import FLASH, add_nav, form_input, render
 from forewarn.workforce import policy, service
 from forewarn.workforce.schemas import (
     PATHWAYS,
@@ -61,14 +60,6 @@ def closing_time(value: str) -> str:
     return (when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)).isoformat()
 
 
-def _parse(model: Any, data: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = [Problem(".".join(str(p) for p in e["loc"]) or "form", e["msg"]) for e in exc.errors()]
-        raise InvalidInput("the form has problems", problems=problems) from None
-
-
 async def _form(request: Request) -> dict[str, str]:
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
@@ -104,7 +95,7 @@ async def pathway(request: Request, key: str, session: Session, _: Anyone) -> Re
 @router.post("/careers/postings")
 async def create_posting(request: Request, session: Session, actor: Hiring) -> Response:
     f = await _form(request)
-    data = _parse(PostingIn, f | {"closes_at": closing_time(f.get("closes_at", ""))})
+    data = form_input(PostingIn, f | {"closes_at": closing_time(f.get("closes_at", ""))})
     posting = await service.create_posting(session, data=data, actor=actor)
     return RedirectResponse(f"/careers/postings/{posting.id}?flash=posting-created", status_code=303)
 
@@ -132,7 +123,7 @@ async def apply(
     request: Request, posting_id: uuid.UUID, session: Session, runtime: RuntimeDep, actor: Candidate
 ) -> Response:
     f = await _form(request)
-    data = _parse(JobApplicationIn, f | {"share_assessment": f.get("share_assessment") == "yes"})
+    data = form_input(JobApplicationIn, f | {"share_assessment": f.get("share_assessment") == "yes"})
     made = await service.apply(session, posting_id=posting_id, data=data, actor=actor)
     upload = (await request.form()).get("resume")
     if upload is not None and not isinstance(upload, str) and upload.filename:
@@ -160,7 +151,7 @@ async def take_assessment(request: Request, key: str, session: Session, actor: C
     f = await _form(request)
     answers = {k[7:]: v for k, v in f.items() if k.startswith("answer_")}
     result = await service.take_assessment(
-        session, pathway=key, data=_parse(AssessmentIn, {"answers": answers}), actor=actor
+        session, pathway=key, data=form_input(AssessmentIn, {"answers": answers}), actor=actor
     )
     return render(request, "workforce/assessment.html", pathway=PATHWAYS[key], tasks=[], result=result)
 
@@ -173,7 +164,7 @@ async def delete_my_data(session: Session, actor: Candidate) -> Response:
 
 @router.post("/careers/applications/{application_id}/stage")
 async def move(request: Request, application_id: uuid.UUID, session: Session, actor: Hiring) -> Response:
-    data = _parse(StageIn, await _form(request))
+    data = form_input(StageIn, await _form(request))
     out = await service.move(session, application_id=application_id, data=data, actor=actor)
     return RedirectResponse(f"/careers/postings/{out.posting_id}?flash=moved", status_code=303)
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from tests.web.personas import PERSONAS
 
 from forewarn.accounts.schemas import OrgKind, Principal
 from forewarn.clearinghouse.advisories import service
@@ -22,17 +23,7 @@ from forewarn.clearinghouse.advisories.schemas import Tlp
 from .conftest import osv_doc
 
 PREFIX = "/api/v1/clearinghouse"
-ALL = {
-    "anonymous",
-    "platform_admin",
-    "lab_admin",
-    "lab_safety",
-    "nsa_custodian",
-    "partner_reviewer",
-    "operator_contact",
-    "analyst",
-    "vendor",
-}
+ALL = set(PERSONAS)
 SIGNED_IN = ALL - {"anonymous"}
 LAB = {"lab_admin", "lab_safety"}
 

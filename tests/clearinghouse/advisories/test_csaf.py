@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.clearinghouse.advisories.edits import edit
 
 from forewarn.clearinghouse.advisories import _purl, csaf, osv
 from forewarn.clearinghouse.advisories import schemas as s
@@ -475,33 +476,14 @@ _ODD_VALUES: st.SearchStrategy[Any] = st.sampled_from(
 )
 
 
-def _paths(value: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [here]
-    if isinstance(value, dict):
-        for key, child in value.items():
-            found.extend(_paths(child, (*here, key)))
-    elif isinstance(value, list):
-        for i, child in enumerate(value):
-            found.extend(_paths(child, (*here, i)))
-    return found
-
-
 @needs_testdata
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_edited_documents_are_accepted_or_refused_cleanly(data: st.DataObject) -> None:
     doc = json.loads(data.draw(st.sampled_from(SAMPLES)).read_text())
-    path = data.draw(st.sampled_from(_paths(doc)[1:]))
-    node: Any = doc
-    for key in path[:-1]:
-        node = node[key]
-    if data.draw(st.booleans()):
-        del node[path[-1]]
-    else:
-        node[path[-1]] = data.draw(_ODD_VALUES)
     refused = None
     try:
-        parsed = csaf.from_csaf(doc)
+        parsed = csaf.from_csaf(edit(data, doc, _ODD_VALUES))
     except InvalidAdvisory as exc:
         refused = exc.problems
     else:

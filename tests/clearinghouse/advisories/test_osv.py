@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.clearinghouse.advisories.edits import edit
 
 from forewarn.clearinghouse.advisories import osv
 from forewarn.clearinghouse.advisories import schemas as s
@@ -512,38 +513,12 @@ _ODD_VALUES: st.SearchStrategy[Any] = st.sampled_from(
 )
 
 
-def _paths(value: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [here]
-    if isinstance(value, dict):
-        for key, child in value.items():
-            found.extend(_paths(child, (*here, key)))
-    elif isinstance(value, list):
-        for i, child in enumerate(value):
-            found.extend(_paths(child, (*here, i)))
-    return found
-
-
-def _edit(doc: dict[str, Any], path: tuple[Any, ...], value: Any, delete: bool) -> dict[str, Any]:
-    doc = copy.deepcopy(doc)
-    if not path:
-        return doc
-    node: Any = doc
-    for key in path[:-1]:
-        node = node[key]
-    if delete:
-        del node[path[-1]]
-    else:
-        node[path[-1]] = value
-    return doc
-
-
 @needs_testdata
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_edited_records_are_accepted_or_refused_cleanly(data: st.DataObject) -> None:
     doc = json.loads(data.draw(st.sampled_from(SAMPLES)).read_text())
-    path = data.draw(st.sampled_from(_paths(doc)))
-    edited = _edit(doc, path, data.draw(_ODD_VALUES), data.draw(st.booleans()))
+    edited = edit(data, doc, _ODD_VALUES)
     refused = None
     try:
         advisory = osv.from_osv(edited)

@@ -85,8 +85,13 @@ async def test_a_publication_re_signs_only_its_bins_the_snapshot_and_the_timesta
     after = await _versions(session)
     changed = {role for role in after if after[role] != before.get(role)}
     paths = [f"advisories/{second}/{name}" for name in ("osv.json", "csaf.json", "manifest.json")]
-    own_bins = {tuf_repo.Bins(TEST_BINS).of(p) for p in paths}
-    assert changed == own_bins | {"snapshot", "timestamp"}  # not the top-level targets, no other bin
+    layout = tuf_repo.Bins(TEST_BINS)
+    own_bins = {layout.of(p) for p in paths}
+    # The index shards of those bins changed too, and are listed by the bins their paths hash to.
+    shards = [service.shard_path(name) for name in own_bins]
+    index_bins = {layout.of(p) for p in shards}
+    # Not the top-level targets, no other bin.
+    assert changed == own_bins | index_bins | {"snapshot", "timestamp"}
     assert all(after[role] == before[role] + 1 for role in changed)
     # The top-level targets lists no target and delegates to every bin with the bins key.
     top = tuf_repo.load(await service.metadata_file(session, name="targets.json")).signed
@@ -128,7 +133,12 @@ async def test_a_flat_feed_moves_into_bins_and_clients_follow(
     assert await service.ensure(session, key=runtime.keys.data, bins=0)
     first = await published_in_feed(session, runtime, people)
     flat = json.loads(await service.metadata_file(session, name="targets.json"))["signed"]
-    assert len(flat["targets"]) == 3 and "delegations" not in flat
+    # Three documents, and the feed's index: ``index.json`` and the one shard of a flat feed.
+    assert set(flat["targets"]) - set(await service.listed_targets(session)) == {
+        "index.json",
+        "index/all.json",
+    }
+    assert len(flat["targets"]) == 5 and "delegations" not in flat
     assert (await service.status(session, metadata_url="m", targets_url="t")).bins == 0
     root = await service.metadata_file(session, name="1.root.json")
     target = f"advisories/{first}/osv.json"
@@ -144,7 +154,16 @@ async def test_a_flat_feed_moves_into_bins_and_clients_follow(
     moved = json.loads(await service.metadata_file(session, name="targets.json"))["signed"]
     assert moved["version"] == flat["version"] + 1 and moved["targets"] == {}
     assert len(moved["delegations"]["roles"]) == TEST_BINS
-    assert set(await service.listed_targets(session)) == set(flat["targets"])
+    assert set(await service.listed_targets(session)) == set(flat["targets"]) - {
+        "index.json",
+        "index/all.json",
+    }
+    # The flat layout's shard is retired; index.json names the shards of the bins.
+    indexed = await service.listed_targets(session, index=True)
+    assert "index/all.json" not in indexed
+    assert {p for p in indexed if p.startswith("index/")} == {
+        service.shard_path(n) for n in tuf_repo.Bins(TEST_BINS).names()
+    }
     status = await service.status(session, metadata_url="m", targets_url="t")
     assert status.bins == TEST_BINS and len(status.bins_keyids) == 1
     assert await service.refresh(session, key=runtime.keys.data, bins=TEST_BINS) == ["timestamp"]
@@ -162,7 +181,7 @@ async def test_a_flat_feed_moves_into_bins_and_clients_follow(
     assert await service.use_bins(session, bins=0, key=runtime.keys.data) is True
     assert await service.use_bins(session, bins=0, key=runtime.keys.data) is False
     back = json.loads(await service.metadata_file(session, name="targets.json"))["signed"]
-    assert len(back["targets"]) == 6 and "delegations" not in back
+    assert len(back["targets"]) == 6 + 2 and "delegations" not in back  # and index.json, index/all.json
     assert await asyncio.to_thread(_download, served, tmp_path / "old", root, target) == before
     with pytest.raises(InvalidInput, match="power of two"):
         await service.use_bins(session, bins=48, key=runtime.keys.data)

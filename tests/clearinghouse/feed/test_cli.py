@@ -82,3 +82,72 @@ def test_feed_commands(cli_env: dict[str, str], tmp_path: Path) -> None:
     bad = runner.invoke(app, ["feed", "rotate-key", "mirror"], env=cli_env)
     assert bad.exit_code != 0
     assert "unknown TUF role 'mirror'" in str(bad.exception) + bad.output
+
+
+def test_the_offline_root_ceremony_and_pruning(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """keygen (offline machine), export (server), sign twice (offline, no database), import (server)."""
+    for name in ("k1", "k2"):
+        made = runner.invoke(app, ["feed", "root", "keygen", "--out", str(tmp_path / f"{name}.pem")])
+        assert made.exit_code == 0, made.output
+        assert (tmp_path / f"{name}.pem").stat().st_mode & 0o077 == 0
+    again = runner.invoke(app, ["feed", "root", "keygen", "--out", str(tmp_path / "k1.pem")])
+    assert again.exit_code != 0 and "exists already" in str(again.exception) + again.output
+    before = json.loads(runner.invoke(app, ["feed", "status", "--json"], env=cli_env).stdout)
+    version = next(r["version"] for r in before["roles"] if r["role"] == "root")
+    assert before["root_offline"] is False
+    file = tmp_path / "next-root.json"
+    exported = runner.invoke(
+        app,
+        [
+            "feed",
+            "root",
+            "export",
+            "--out",
+            str(file),
+            "--root-key",
+            str(tmp_path / "k1.pem.pub"),
+            "--root-key",
+            str(tmp_path / "k2.pem.pub"),
+            "--threshold",
+            "2",
+        ],
+        env=cli_env,
+    )
+    assert exported.exit_code == 0, exported.output
+    assert (
+        f"root version {version + 1} written" in exported.output
+        and "1 signature(s) so far" in exported.output
+    )
+    # Signing needs no server: no database settings at all.
+    signed = runner.invoke(
+        app, ["feed", "root", "sign", str(file), "--key", str(tmp_path / "k1.pem")], env={}
+    )
+    assert signed.exit_code == 0 and "2 signature(s) now" in signed.output, signed.output
+    early = runner.invoke(app, ["feed", "root", "import", str(file)], env=cli_env)
+    assert early.exit_code != 0
+    assert "1 of the 2 the new root requires" in str(early.exception) + early.output
+    runner.invoke(app, ["feed", "root", "sign", str(file), "--key", str(tmp_path / "k2.pem")])
+    imported = runner.invoke(app, ["feed", "root", "import", str(file)], env=cli_env)
+    assert imported.exit_code == 0, imported.output
+    assert f"root version {version + 1} published: threshold 2 of 2 root keys; the root is now offline" in (
+        imported.output
+    )
+    after = json.loads(runner.invoke(app, ["feed", "status", "--json"], env=cli_env).stdout)
+    assert after["root_offline"] is True
+    assert _rows(cli_env, "SELECT count(*) FROM ch_feed_keys WHERE private_sealed IS NULL") == [(2,)]
+    assert _rows(cli_env, "SELECT count(*) FROM ledger_entries WHERE type = 'feed.key_rotated'") == [(2,)]
+    refused = runner.invoke(app, ["feed", "rotate-key", "targets"], env=cli_env)
+    assert refused.exit_code != 0 and "held offline" in str(refused.exception) + refused.output
+    assert "forewarn feed root export --rotate targets" in str(refused.exception) + refused.output
+    rotating = runner.invoke(
+        app,
+        ["feed", "root", "export", "--out", str(tmp_path / "r.json"), "--rotate", "timestamp"],
+        env=cli_env,
+    )
+    assert rotating.exit_code == 0 and "0 signature(s) so far" in rotating.output, rotating.output
+    wrong = runner.invoke(
+        app, ["feed", "root", "export", "--out", str(tmp_path / "r.json"), "--rotate", "root"], env=cli_env
+    )
+    assert wrong.exit_code != 0 and "cannot rotate root" in str(wrong.exception) + wrong.output
+    pruned = runner.invoke(app, ["feed", "prune", "--keep-hours", "1"], env=cli_env)
+    assert pruned.exit_code == 0 and "pruned" in pruned.output, pruned.output

@@ -40,6 +40,9 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     # The operator's state as VEX, out and in.
     ("GET", "/api/v1/operator/vex/{format}"): OPERATOR,
     ("POST", "/api/v1/operator/vex"): OPERATOR,
+    # The VEX statements the operator keeps (another operator's statement is not found: 404).
+    ("GET", "/api/v1/operator/vex-statements"): OPERATOR,
+    ("DELETE", "/api/v1/operator/vex-statements/{statement_id}"): OPERATOR,
     # The stateless scan: operators and analysts.
     ("POST", "/api/v1/scan"): OPERATOR | {"analyst"},
 }
@@ -98,4 +101,13 @@ async def setup(
     )
     await matching.match_asset(session, asset_id=asset_id)
     (match,) = await matching.list_matches(session, actor=operator)
-    return {"asset_name": "matrix-asset", "match_id": str(match.id), "format": "openvex"}
+    # A statement kept from an earlier import (another document than the matrix's POST imports).
+    kept = dict(VEX, **{"@id": "https://vendor.example/vex/matrix-kept"})
+    await matching.import_vex(session, raw=json.dumps(kept).encode(), actor=operator, name="kept.json")
+    (statement,) = await matching.list_vex_statements(session, actor=operator)
+    return {
+        "asset_name": "matrix-asset",
+        "match_id": str(match.id),
+        "format": "openvex",
+        "statement_id": str(statement.id),
+    }

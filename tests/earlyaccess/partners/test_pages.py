@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -11,7 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.earlyaccess.partners import world
 from tests.earlyaccess.partners.world import World, vote_all
-from tests.web.test_pages import hidden, sign_in
+from tests.web.forms import post_form, redirected_to, signed_in_client
 
 from forewarn.accounts.schemas import OrgKind, Principal, Role, TokenIn
 from forewarn.core.jobs import Runtime
@@ -22,26 +20,6 @@ from forewarn.earlyaccess.partners.schemas import Vote
 @pytest.fixture
 async def w(session: AsyncSession, runtime: Runtime) -> World:
     return await world.build(session, runtime.keys.data)
-
-
-@asynccontextmanager
-async def browser(app: Any, email: str) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        await sign_in(http, email)
-        yield http
-
-
-async def _post(http: httpx.AsyncClient, page: str, action: str, data: dict[str, Any]) -> httpx.Response:
-    csrf = hidden((await http.get(page)).text, "csrf_token")
-    return await http.post(action, data=data | {"csrf_token": csrf})
-
-
-def _location(response: httpx.Response, pick: Callable[[str], bool] = lambda _: True) -> str:
-    assert response.status_code == 303, response.text
-    location: str = response.headers["location"].split("?")[0]
-    assert pick(location)
-    return location
 
 
 async def _token(session: AsyncSession, p: Principal) -> dict[str, str]:
@@ -107,12 +85,12 @@ async def test_api_refuses_a_competitor_member_and_the_page_offers_no_ballot(
         headers=await _token(session, w.ind[0]),
     )
     assert refused.status_code == 403 and "recused" in refused.json()["detail"]
-    async with browser(app, w.ind[0].email) as member:
+    async with signed_in_client(app, w.ind[0].email) as member:
         page = await member.get(f"/partners/requests/{req['id']}")
         assert page.status_code == 200
         assert 'data-testid="recused"' in page.text and 'data-testid="ballot"' not in page.text
         assert "Cast ballot" not in page.text
-    async with browser(app, w.gov[0].email) as member:
+    async with signed_in_client(app, w.gov[0].email) as member:
         page = await member.get(f"/partners/requests/{req['id']}")
         assert 'data-testid="ballot"' in page.text
         home = await member.get("/partners")
@@ -129,7 +107,7 @@ async def test_api_refuses_a_competitor_member_and_the_page_offers_no_ballot(
 async def test_apply_vet_request_vote_and_appeal_through_pages(
     app: Any, session: AsyncSession, w: World
 ) -> None:
-    async with browser(app, w.partner_admin.email) as partner:
+    async with signed_in_client(app, w.partner_admin.email) as partner:
         form = {
             "category": "security_firm",
             "capabilities": "Model red-teaming for cyber-offence uplift.",
@@ -138,15 +116,15 @@ async def test_apply_vet_request_vote_and_appeal_through_pages(
             "staff": [s.email for s in w.staff],
             f"rel_{w.rival_lab}": "customer",
         }
-        partner_page = _location(await _post(partner, "/partners/apply", "/partners/apply", form))
+        partner_page = redirected_to(await post_form(partner, "/partners/apply", "/partners/apply", form))
         text = (await partner.get(partner_page)).text
         assert "applied" in text and "customer of" in text
-    async with browser(app, w.coordinator.email) as coordinator:
+    async with signed_in_client(app, w.coordinator.email) as coordinator:
         vet = {f"check_{i}": "yes" for i in world.ChecklistItem} | {"reason": "Checked every item in person."}
-        _location(await _post(coordinator, partner_page, partner_page + "/vetting", vet))
+        redirected_to(await post_form(coordinator, partner_page, partner_page + "/vetting", vet))
         assert 'data-testid="status">vetted' in (await coordinator.get(partner_page)).text
-    async with browser(app, w.partner_admin.email) as partner:
-        made = await _post(
+    async with signed_in_client(app, w.partner_admin.email) as partner:
+        made = await post_form(
             partner,
             "/partners/requests/new",
             "/partners/requests",
@@ -156,24 +134,24 @@ async def test_apply_vet_request_vote_and_appeal_through_pages(
                 "justification": "We run the uplift evaluations for this family.",
             },
         )
-        request_page = _location(made, lambda p: p.startswith("/partners/requests/"))
+        request_page = redirected_to(made, lambda p: p.startswith("/partners/requests/"))
     req = await service.get_request(session, request_id=request_page.rsplit("/", 1)[1], actor=None)  # type: ignore[arg-type]
     round_id = req.rounds[0].id
     votes = {w.gov[0]: "deny", w.gov[1]: "deny", w.ind[0]: "approve", w.ind[1]: "approve"}
     for voter, vote in votes.items():
-        async with browser(app, voter.email) as member:
-            done = await _post(
+        async with signed_in_client(app, voter.email) as member:
+            done = await post_form(
                 member,
                 request_page,
                 f"/partners/rounds/{round_id}/ballot",
                 {"vote": vote, "rationale": world.DENY_WHY if vote == "deny" else ""},
             )
-            _location(done)
-    async with browser(app, w.partner_admin.email) as partner:
+            redirected_to(done)
+    async with signed_in_client(app, w.partner_admin.email) as partner:
         page = (await partner.get(request_page)).text
         assert 'data-testid="state">denied' in page and world.DENY_WHY in page and "File appeal" in page
-        _location(
-            await _post(
+        redirected_to(
+            await post_form(
                 partner,
                 request_page,
                 request_page + "/appeal",
@@ -200,26 +178,28 @@ async def test_lab_access_page_competitors_and_redaction_through_pages(
     )
     deny = next(s.ballot for s in out.rounds[0].seats if s.ballot and s.ballot.vote is Vote.DENY)
     assert deny is not None
-    async with browser(app, w.lab_lead.email) as lab:
+    async with signed_in_client(app, w.lab_lead.email) as lab:
         page = await lab.get("/partners/access")
         assert (
             page.status_code == 200 and req.organisation_name in page.text and "<td>denied</td>" in page.text
         )
-        done = await _post(
+        done = await post_form(
             lab, "/partners/access", "/partners/competitors", {"organisation_id": str(w.rival_lab)}
         )
-        assert _location(done) == "/partners/access"
+        assert redirected_to(done) == "/partners/access"
         assert (
             "its members recuse"
             in (await lab.get("/partners/access?flash=partners-competitor-declared")).text
         )
-        bad = await _post(lab, "/partners/access", "/partners/competitors", {"organisation_id": "not-a-uuid"})
+        bad = await post_form(
+            lab, "/partners/access", "/partners/competitors", {"organisation_id": "not-a-uuid"}
+        )
         assert bad.status_code == 422 and "organisation_id" in bad.text
     page_url = f"/partners/requests/{req.id}"
-    async with browser(app, w.admin.email) as admin:
+    async with signed_in_client(app, w.admin.email) as admin:
         assert "Redact" in (await admin.get(page_url)).text
-        _location(
-            await _post(
+        redirected_to(
+            await post_form(
                 admin,
                 page_url,
                 f"/partners/ballots/{deny.id}/redact",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
@@ -13,7 +12,7 @@ from tests.earlyaccess.partners import world
 from tests.earlyaccess.partners.world import DENY_WHY, World, vote_all
 
 from forewarn.accounts.schemas import Role
-from forewarn.core.clock import Clock, FrozenClock, get_clock, set_clock
+from forewarn.core.clock import FrozenClock
 from forewarn.core.errors import Conflict, Forbidden, InvalidInput
 from forewarn.core.jobs import Runtime
 from forewarn.earlyaccess.gateway import service as gateway
@@ -39,17 +38,6 @@ APPROVE4 = [Vote.APPROVE] * 4
 @pytest.fixture
 async def w(session: AsyncSession, runtime: Runtime) -> World:
     return await world.build(session, runtime.keys.data)
-
-
-@pytest.fixture
-def clock() -> Iterator[FrozenClock]:
-    before: Clock = get_clock()
-    frozen = FrozenClock(before.now())
-    set_clock(frozen)
-    try:
-        yield frozen
-    finally:
-        set_clock(before)
 
 
 async def _types(session: AsyncSession) -> list[str]:

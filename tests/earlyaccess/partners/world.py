@@ -13,9 +13,10 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from tests.conftest import new_person
 
 from forewarn.accounts import service as accounts
-from forewarn.accounts.schemas import OrganisationIn, OrgKind, PersonIn, Principal, Role
+from forewarn.accounts.schemas import OrganisationIn, OrgKind, Principal, Role
 from forewarn.core.keys import DataKey
 from forewarn.earlyaccess.partners import service
 from forewarn.earlyaccess.partners.schemas import (
@@ -32,8 +33,6 @@ from forewarn.earlyaccess.partners.schemas import (
 from forewarn.earlyaccess.review import service as review
 from forewarn.earlyaccess.review.schemas import AgreementIn, CredentialIn, ModelIn, WindowOut
 
-PASSWORD = "correct horse battery staple"
-
 
 async def org(session: AsyncSession, kind: OrgKind, name: str | None = None) -> uuid.UUID:
     code = f"A{uuid.uuid4().hex[:8].upper()}" if kind == OrgKind.AGENCY else None
@@ -48,23 +47,9 @@ async def org(session: AsyncSession, kind: OrgKind, name: str | None = None) -> 
 async def person(
     session: AsyncSession, organisation_id: uuid.UUID, roles: list[Role], *, admin: bool = False
 ) -> Principal:
-    created = await accounts.create_person(
-        session,
-        data=PersonIn(
-            email=f"p{uuid.uuid4().hex[:10]}@example.org",
-            name=f"Person {uuid.uuid4().hex[:4]}",
-            password=PASSWORD,
-            organisation_id=organisation_id,
-            roles=roles,
-        ),
-        actor=None,
-        platform_admin=admin,
+    return await new_person(
+        session, organisation_id, roles, admin=admin, name=f"Person {uuid.uuid4().hex[:4]}"
     )
-    principal = await accounts.principal_for(
-        session, person_id=created.id, organisation_id=organisation_id, via="session"
-    )
-    assert principal is not None
-    return principal
 
 
 @dataclass

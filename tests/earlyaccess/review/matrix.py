@@ -2,8 +2,9 @@
 ``/api/v1/review`` route, the objects the routes act on, and their request bodies.
 
 Every route gets its own objects where a call changes state (a window to close, a model to release, a
-grant and a key to revoke), so the order the matrix calls routes in does not matter; withdrawal is
-served by the last router of the app, after every other domain's routes.
+grant and a key to revoke), so the order the matrix calls routes in does not matter. Withdrawal closes
+every window of the caller's lab: it is called for ``lab_safety`` by the safety lead of a lab of its own
+(``leaving_lead``, see STAND_INS in the access matrix), which takes part with a window of its own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from tests.web.personas import PERSONAS
 
 from forewarn.accounts import service as accounts
 from forewarn.accounts.schemas import OrganisationIn, OrgKind, Principal
@@ -23,21 +25,7 @@ from . import world as w
 
 PREFIX = "/api/v1/review/"
 
-EVERYONE = {
-    "anonymous",
-    "platform_admin",
-    "lab_admin",
-    "lab_safety",
-    "nsa_custodian",
-    "partner_reviewer",
-    "operator_contact",
-    "analyst",
-    "vendor",
-    "grants_officer",
-    "grantee",
-    "hiring_officer",
-    "coordinator",
-}
+EVERYONE = set(PERSONAS)
 #: Signed in for a lab, an agency or a partner (operators, vendors and grantees are not in the programme).
 READERS = {
     "platform_admin",
@@ -82,6 +70,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/review/notices"): READERS,
 }
 
+WITHDRAW = ("POST", "/api/v1/review/participation/withdraw")
+
 _UPSTREAM = CredentialIn.model_validate({"base_url": "http://127.0.0.1:9/v1", "credential": "sk-matrix"})
 
 
@@ -109,6 +99,7 @@ async def setup(
     coordinator: Principal,
     nsa_custodian: Principal,
     partner_reviewer: Principal,
+    leaving_lead: Principal,
 ) -> dict[str, Any]:
     """The matrix's review objects; returns per-route path parameters (and what the bodies need)."""
     assert lab_safety.organisation_id and nsa_custodian.organisation_id and partner_reviewer.organisation_id
@@ -142,6 +133,8 @@ async def setup(
         token_budget=1000,
     )
     _, closing_window = await _open(session, key, lab_safety)
+    await _participate(session, leaving_lead)
+    await _open(session, key, leaving_lead)
     released = await w.register(session, key, lab_safety)
     to_open = await w.register(session, key, lab_safety)
     await w.mark_covered(session, to_open.id)
@@ -172,6 +165,7 @@ async def setup(
     }
     params["_"] = {
         "lead": lab_safety,
+        "leaving_lead": leaving_lead,
         "open_model": str(to_open.id),
         "grant_to": str(await _agency(session, "Granted agency")),
         "key_holder": str(nsa_custodian.person_id),
@@ -204,8 +198,8 @@ async def request_kwargs(
                 session, data=AgreementIn(title="Matrix, next", body=w.AGREEMENT_TEXT), actor=None
             )
         return {"json": {"agreement_version": current.version}}
-    if (method, template) == ("POST", "/api/v1/review/participation/withdraw"):
-        await _participate(session, lead)
+    if (method, template) == WITHDRAW:
+        await _participate(session, extra["leaving_lead"])
         return {"json": {"reason": "matrix"}}
     if (method, template) == ("POST", "/api/v1/review/windows"):
         await _participate(session, lead)

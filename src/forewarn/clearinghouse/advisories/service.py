@@ -81,7 +81,7 @@ from forewarn.clearinghouse.advisories.records import (
     VulnerabilityOut,
 )
 from forewarn.core.clock import utcnow
-from forewarn.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
+from forewarn.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, forbid_unless
 from forewarn.core.jobs import enqueue
 from forewarn.ledger import service as ledger
 from forewarn.ledger.schemas import EntryIn, SubjectRef
@@ -176,11 +176,6 @@ def _version() -> str:
         return "0"
 
 
-def _require(allowed: bool, what: str) -> None:
-    if not allowed:
-        raise Forbidden(f"you may not {what}")
-
-
 async def _event(
     session: AsyncSession,
     action: str,
@@ -263,7 +258,7 @@ async def submit_advisories(
     report with ``source_format=finding`` (DESIGN §3).
     """
     if actor is not None:
-        _require(policy.can_report(actor), "file reports")
+        forbid_unless(policy.can_report(actor), "you may not file reports")
     if not advisories:
         raise InvalidInput("nothing to report", problems=[Problem("", "the document holds no vulnerability")])
     clash = await session.scalar(select(Report.id).where(Report.document_sha256 == document_sha256).limit(1))
@@ -315,7 +310,7 @@ async def submit_document(
     """Parse, validate and store one document (OSV, CSAF, CVE 5, SARIF, garak) as reports."""
     config = config or Config()
     if actor is not None:
-        _require(policy.can_report(actor), "file reports")
+        forbid_unless(policy.can_report(actor), "you may not file reports")
     parsed = parse_document(raw, filename=filename, declared=declared, limits=config.limits)
     return await submit_parsed(session, parsed=parsed, filename=filename, tlp=tlp, actor=actor)
 
@@ -336,7 +331,7 @@ async def submit_parsed(
 
 async def submit_form(session: AsyncSession, *, data: ReportForm, actor: Principal) -> ReportOut:
     """Store a plain-language report."""
-    _require(policy.can_report(actor), "file reports")
+    forbid_unless(policy.can_report(actor), "you may not file reports")
     token = uuid.uuid4().hex[:16]
     advisory = advisory_from_form(data, received=utcnow(), token=token)
     extras = {
@@ -434,7 +429,7 @@ async def get_report(session: AsyncSession, *, report_id: uuid.UUID, actor: Prin
 async def assign(
     session: AsyncSession, *, report_id: uuid.UUID, actor: Principal, person_id: uuid.UUID | None = None
 ) -> ReportOut:
-    _require(policy.is_analyst(actor), "triage reports")
+    forbid_unless(policy.is_analyst(actor), "you may not triage reports")
     report = await _report(session, report_id, actor)
     if report.state not in OPEN_REPORT_STATES:
         raise Conflict(f"the report is {report.state}; only open reports are assigned")
@@ -461,7 +456,7 @@ async def add_reproduction(
     session: AsyncSession, *, report_id: uuid.UUID, notes: str, actor: Principal
 ) -> ReportOut:
     """Reproduction notes (analysts only; they may describe how to exploit the flaw)."""
-    _require(policy.is_analyst(actor), "triage reports")
+    forbid_unless(policy.is_analyst(actor), "you may not triage reports")
     report = await _report(session, report_id, actor)
     stamp = utcnow().strftime("%Y-%m-%d %H:%M UTC")
     entry = f"[{stamp}, {actor.name}] {notes.strip()}"
@@ -539,7 +534,7 @@ async def validate(
 ) -> CaseOut:
     """Validate a report: it becomes a vulnerability of a new case, or of the open case given."""
     config = config or Config()
-    _require(policy.is_analyst(actor), "validate reports")
+    forbid_unless(policy.is_analyst(actor), "you may not validate reports")
     report = await _report(session, report_id, actor)
     if report.state not in OPEN_REPORT_STATES:
         raise Conflict(f"the report is already {report.state}")
@@ -649,7 +644,7 @@ def _embargo_entry(case: Case, actor: Principal | None, why: str) -> EntryIn:
 
 
 async def reject(session: AsyncSession, *, report_id: uuid.UUID, reason: str, actor: Principal) -> ReportOut:
-    _require(policy.is_analyst(actor), "reject reports")
+    forbid_unless(policy.is_analyst(actor), "you may not reject reports")
     report = await _report(session, report_id, actor)
     if report.state not in OPEN_REPORT_STATES:
         raise Conflict(f"the report is already {report.state}")
@@ -678,7 +673,7 @@ async def mark_duplicate(
     ordinal: int | None = None,
 ) -> ReportOut:
     """The report describes a vulnerability a case already has: merge its ids into that one."""
-    _require(policy.is_analyst(actor), "triage reports")
+    forbid_unless(policy.is_analyst(actor), "you may not triage reports")
     report = await _report(session, report_id, actor)
     if report.state not in OPEN_REPORT_STATES:
         raise Conflict(f"the report is already {report.state}")
@@ -709,7 +704,7 @@ def _merge_ids(primary: s.Advisory, *others: s.Advisory) -> s.Advisory:
 
 async def suggestions(session: AsyncSession, *, report_id: uuid.UUID, actor: Principal) -> list[Suggestion]:
     """Possible duplicates of a report: shared ids, or the same package with overlapping ranges."""
-    _require(policy.is_analyst(actor), "triage reports")
+    forbid_unless(policy.is_analyst(actor), "you may not triage reports")
     report = await _report(session, report_id, actor)
     advisory = _load(report.advisory)
     ids = _public_ids(report.ids)
@@ -938,7 +933,7 @@ async def score(
     session: AsyncSession, *, case_id: uuid.UUID, ordinal: int, vector: str, actor: Principal
 ) -> VulnerabilityOut:
     """Set a vulnerability's CVSS 3.1 or 4.0 base vector (scored with the ``cvss`` library)."""
-    _require(policy.is_analyst(actor), "score vulnerabilities")
+    forbid_unless(policy.is_analyst(actor), "you may not score vulnerabilities")
     case, _ = await _case(session, case_id, actor)
     _editable(case)
     vuln = await _vulnerability(session, case, ordinal)
@@ -974,7 +969,7 @@ async def update_vulnerability(
     session: AsyncSession, *, case_id: uuid.UUID, ordinal: int, advisory: s.Advisory, actor: Principal
 ) -> VulnerabilityOut:
     """Replace what a vulnerability says (from an OSV record); its id stays, every alias is kept."""
-    _require(policy.is_analyst(actor), "edit vulnerabilities")
+    forbid_unless(policy.is_analyst(actor), "you may not edit vulnerabilities")
     case, _ = await _case(session, case_id, actor)
     _editable(case)
     vuln = await _vulnerability(session, case, ordinal)
@@ -997,7 +992,7 @@ async def add_vendor(
             "a TLP:RED case has no recipients but the reporter",
             problems=[Problem("tlp", "lower the case to TLP:AMBER+STRICT or AMBER first")],
         )
-    _require(policy.can_add_vendor(actor, access), "add vendors to this case")
+    forbid_unless(policy.can_add_vendor(actor, access), "you may not add vendors to this case")
     org = await accounts.get_organisation(session, organisation_id=organisation_id, actor=None)
     if org.kind not in policy.VENDOR_KINDS:
         raise InvalidInput(
@@ -1042,14 +1037,16 @@ async def set_vendor_status(
     case, access = await _case(session, case_id, actor)
     _editable(case)
     if organisation_id is not None and organisation_id != actor.organisation_id:
-        _require(policy.is_analyst(actor), "state another organisation's status")
+        forbid_unless(policy.is_analyst(actor), "you may not state another organisation's status")
         if organisation_id not in access.vendor_organisation_ids:
             raise InvalidInput(
                 "not a vendor on this case", problems=[Problem("organisation_id", "add the vendor first")]
             )
         org_id = organisation_id
     else:
-        _require(policy.can_state_vendor_status(actor, access), "state a vendor status on this case")
+        forbid_unless(
+            policy.can_state_vendor_status(actor, access), "you may not state a vendor status on this case"
+        )
         if actor.organisation_id is None:  # can_state_vendor_status refuses this already
             raise Forbidden("act for an organisation first")
         org_id = actor.organisation_id
@@ -1097,7 +1094,7 @@ async def set_vendor_status(
 async def set_embargo(
     session: AsyncSession, *, case_id: uuid.UUID, until: datetime, actor: Principal, reason: str | None = None
 ) -> CaseOut:
-    _require(policy.is_analyst(actor), "set embargoes")
+    forbid_unless(policy.is_analyst(actor), "you may not set embargoes")
     case, _ = await _case(session, case_id, actor)
     if case.state != CaseState.OPEN.value:
         raise Conflict(f"case {case.number} is {case.state}; only open cases have an embargo")
@@ -1113,7 +1110,7 @@ async def set_embargo(
 
 
 async def set_tlp(session: AsyncSession, *, case_id: uuid.UUID, tlp: s.Tlp, actor: Principal) -> CaseOut:
-    _require(policy.is_analyst(actor), "change a case's TLP")
+    forbid_unless(policy.is_analyst(actor), "you may not change a case's TLP")
     case, access = await _case(session, case_id, actor)
     if case.state != CaseState.OPEN.value:
         raise Conflict(f"case {case.number} is {case.state}; a published case is TLP:CLEAR")
@@ -1133,7 +1130,7 @@ async def merge_cases(
 ) -> CaseOut:
     """Merge a duplicate case into another: its vulnerabilities (every id kept as an alias), vendors
     and reports move; the merged case stays, pointing at the other."""
-    _require(policy.is_analyst(actor), "merge cases")
+    forbid_unless(policy.is_analyst(actor), "you may not merge cases")
     if case_id == into_case_id:
         raise InvalidInput(
             "a case cannot be merged into itself", problems=[Problem("into_case_id", "same case")]
@@ -1286,7 +1283,7 @@ async def vendor_cases(session: AsyncSession, *, actor: Principal) -> list[CaseD
 
 async def embargo_calendar(session: AsyncSession, *, actor: Principal) -> list[CaseOut]:
     """Open cases by target publication date (analysts)."""
-    _require(policy.is_analyst(actor), "see the embargo calendar")
+    forbid_unless(policy.is_analyst(actor), "you may not see the embargo calendar")
     cases = await session.scalars(
         select(Case).where(Case.state == CaseState.OPEN.value).order_by(Case.embargo_until.asc().nulls_last())
     )
@@ -1454,7 +1451,7 @@ async def publish(
     """Publish a case: TLP:CLEAR, CSAF document and OSV records, ledger entry, notices."""
     config = config or Config()
     case, access = await _case(session, case_id, actor)
-    _require(policy.can_publish(actor, access), "publish this case")
+    forbid_unless(policy.can_publish(actor, access), "you may not publish this case")
     vulns = await _vulnerabilities(session, case.id)
     if not vulns:
         raise Conflict(f"case {case.number} has no vulnerability to publish")
@@ -1508,7 +1505,7 @@ async def revise(
     """Publish a new revision of a published case; the history says what changed (CSAF §3.2.1.12.6)."""
     config = config or Config()
     case, access = await _case(session, case_id, actor)
-    _require(policy.can_revise(actor, access), "revise this case")
+    forbid_unless(policy.can_revise(actor, access), "you may not revise this case")
     vulns = await _vulnerabilities(session, case.id)
     now = utcnow()
     advisories = [await _public_advisory(session, case, v, now) for v in vulns]
@@ -1575,7 +1572,7 @@ async def import_kev(
     """Replace the KEV catalogue; flag case vulnerabilities it names and bring their embargo forward."""
     config = config or Config()
     if actor is not None:
-        _require(policy.is_analyst(actor), "import the KEV catalogue")
+        forbid_unless(policy.is_analyst(actor), "you may not import the KEV catalogue")
     await session.execute(delete(KevEntry))
     rows = [
         {
@@ -1655,7 +1652,7 @@ async def import_public(
     when its ``modified`` is newer (OSV §modified); the clearinghouse's own records are never replaced.
     """
     if actor is not None:
-        _require(policy.is_analyst(actor), "import public advisories")
+        forbid_unless(policy.is_analyst(actor), "you may not import public advisories")
     if not records:
         return PublicImportOut(received=0, stored=0, skipped_older=0)
     values = [_public_values(adv, rec, "import") for rec, adv in records]
@@ -1683,7 +1680,7 @@ async def import_public_stream(
     from forewarn.clearinghouse.advisories.osv import from_osv
 
     if actor is not None:
-        _require(policy.is_analyst(actor), "import public advisories")
+        forbid_unless(policy.is_analyst(actor), "you may not import public advisories")
     received = stored = skipped = 0
     while True:
         ready: list[tuple[dict[str, Any], s.Advisory]] = []

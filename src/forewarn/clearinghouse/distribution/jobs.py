@@ -2,6 +2,10 @@
 
 - ``distribution:fan_out`` (enqueued by name by matching, in the transaction that recorded new or
   re-alerted matches): one notice per affected subscriber organisation; idempotent by notice key.
+  It writes the first page of ``FAN_OUT_PAGE`` organisations and hands each other page to a
+  ``distribution:fan_out_page`` job, in one transaction.
+- ``distribution:fan_out_page``: one page's notices, deliveries and ``deliver_batch`` jobs, in one
+  transaction; idempotent by notice key (a page run again writes nothing).
 - ``distribution:deliver_batch`` (enqueued by the fan-out): the first attempt at up to
   ``service.DELIVERY_BATCH_SIZE`` deliveries, sent concurrently and recorded in one transaction; each
   delivery that fails gets its own ``distribution:deliver`` job, scheduled after its backoff.
@@ -30,6 +34,7 @@ from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
 from forewarn.clearinghouse.distribution import service
 from forewarn.clearinghouse.distribution.delivery import DeliveryFailed, mailer_from, webhook_sender_from
+from forewarn.core.jobs import enqueue
 
 if TYPE_CHECKING:
     from procrastinate.jobs import Job
@@ -42,7 +47,13 @@ STALLED_TASK_PREFIXES = ("distribution:", "matching:")
 #: prune peers silent for 30 s (``update_heartbeat_interval``, ``stalled_worker_timeout``).
 STALLED_AFTER_SECONDS = 30.0
 #: Webhooks a batch job has in flight at once (a worker runs ``concurrency`` jobs at once).
-BATCH_PARALLEL = 8
+BATCH_PARALLEL = 16
+#: Organisations per page of a fan-out: each page's notices are committed with their deliveries and
+#: delivery jobs, by its own job, so that pages are written by every worker at once and delivery
+#: starts with the first page.
+FAN_OUT_PAGE = 1000
+#: Pages go before deliveries (whose jobs have priority ``100 - notice priority``, at most 100).
+FAN_OUT_PRIORITY = 110
 #: The queue of this housekeeping job, so that its own finished runs can be cleaned up alone.
 MAINTENANCE_QUEUE = "maintenance"
 
@@ -71,13 +82,48 @@ class _Backoff(BaseRetryStrategy):
 
 @blueprint.task(name="fan_out", pass_context=True)
 async def fan_out(context: procrastinate.JobContext, advisory_id: str) -> int:
-    """Create the notices of one advisory's new or re-alerted matches; returns how many."""
+    """Create the notices of one advisory's new or re-alerted matches; returns how many this job
+    created itself (the first page; the other pages are ``distribution:fan_out_page`` jobs)."""
     runtime = context.additional_context["runtime"]
     async with runtime.db.transaction() as session:
-        created = await service.fan_out(
-            session, advisory_id=advisory_id, base_url=runtime.settings.public_base_url
+        orgs = await service.affected_organisations(session, advisory_id=advisory_id)
+        pages = [orgs[i : i + FAN_OUT_PAGE] for i in range(0, len(orgs), FAN_OUT_PAGE)]
+        # The other pages, deferred in the transaction that writes the first one: either the whole
+        # fan-out is handed on, or nothing is (and this job runs again).
+        for page in pages[1:]:
+            await enqueue(
+                session,
+                "distribution:fan_out_page",
+                priority=FAN_OUT_PRIORITY,
+                advisory_id=advisory_id,
+                organisation_ids=[str(o) for o in page],
+            )
+        if not pages:
+            return 0
+        plan = await service.plan_fan_out(
+            session,
+            advisory_id=advisory_id,
+            base_url=runtime.settings.public_base_url,
+            organisations=pages[0],
         )
-    return len(created)
+        return len(await service.write_notices(session, plan=plan))
+
+
+@blueprint.task(name="fan_out_page", pass_context=True)
+async def fan_out_page(
+    context: procrastinate.JobContext, advisory_id: str, organisation_ids: list[str]
+) -> int:
+    """The notices of one page of a fan-out (up to ``FAN_OUT_PAGE`` organisations), committed with
+    their deliveries and delivery jobs; returns how many were created (none when run again)."""
+    runtime = context.additional_context["runtime"]
+    async with runtime.db.transaction() as session:
+        plan = await service.plan_fan_out(
+            session,
+            advisory_id=advisory_id,
+            base_url=runtime.settings.public_base_url,
+            organisations=[uuid.UUID(o) for o in organisation_ids],
+        )
+        return len(await service.write_notices(session, plan=plan))
 
 
 @blueprint.task(

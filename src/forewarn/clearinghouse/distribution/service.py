@@ -7,6 +7,9 @@ Invariants:
   ``ON CONFLICT DO NOTHING``, so a run repeated (a job retried, a worker killed and restarted)
   creates nothing twice; a new match or a re-alert (CSAF 2.0 §9.1.17: the remediation changed)
   moves ``alerted_at`` and so yields a new notice, a revision that changes nothing does not;
+- a fan-out may be written in pages (:func:`write_notices`), each page's notices, deliveries and
+  delivery jobs by one statement: a page is committed whole or not at all, and a page written again
+  finds its keys taken and writes nothing;
 - only open, acknowledged or in-progress matches are notified: fixed, not affected and risk-accepted
   ones are not;
 - an immediate notice gets one delivery per channel the subscriber set, each enqueued as a job in
@@ -63,16 +66,20 @@ from forewarn.core.keys import DataKey
 __all__ = [
     "BatchOutcome",
     "DeliveryOutcome",
+    "FanOutPlan",
+    "affected_organisations",
     "check_webhook_url",
     "deliver",
     "deliver_batch",
     "fan_out",
     "list_notices",
+    "plan_fan_out",
     "retry_delay",
     "rotate_webhook_secret",
     "send_digests",
     "set_webhook_secret",
     "unacknowledged_critical",
+    "write_notices",
 ]
 
 _NOTIFIED = ("open", "acknowledged", "in_progress")
@@ -87,6 +94,16 @@ _AFFECTED = text(
     " JOIN ch_subscribers s ON s.organisation_id = m.organisation_id"
     " WHERE m.advisory_id = :advisory AND m.status IN ('open', 'acknowledged', 'in_progress')"
     " ORDER BY m.organisation_id, a.name, m.component_name, m.version"
+)
+# The same, for some of the organisations only (a page of a fan-out).
+_AFFECTED_PAGE = text(
+    _AFFECTED.text.replace(" ORDER BY", " AND m.organisation_id = ANY(CAST(:orgs AS uuid[])) ORDER BY")
+)
+_AFFECTED_ORGANISATIONS = text(
+    "SELECT DISTINCT m.organisation_id FROM ch_matches m"
+    " JOIN ch_subscribers s ON s.organisation_id = m.organisation_id"
+    " WHERE m.advisory_id = :advisory AND m.status IN ('open', 'acknowledged', 'in_progress')"
+    " ORDER BY m.organisation_id"
 )
 _CHANNELS = text("SELECT email, webhook_url, digest FROM ch_subscribers WHERE organisation_id = :org")
 
@@ -161,73 +178,115 @@ async def _deliveries(
     return ids
 
 
-_DEFER_DELIVERIES = text(
-    "SELECT procrastinate_defer_jobs_v1(ARRAY(SELECT ROW('default', 'distribution:deliver_batch', u.p, NULL,"
-    " u.ql, CAST(u.a AS jsonb), NULL)::procrastinate_job_to_defer_v1"
-    " FROM unnest(CAST(:prios AS int[]), CAST(:qlocks AS text[]), CAST(:args AS text[])) AS u(p, ql, a)))"
-)
-
-# Set-based writes of the fan-out: one statement each, the rows passed as arrays (a multi-row VALUES
-# list of 10⁵ rows costs the driver seconds to build and parse).
-_NOTICE_COLUMNS = (
-    "id",
-    "organisation_id",
-    "advisory_id",
-    "key",
-    "priority",
-    "known_exploited",
-    "severity_rating",
-    "immediate",
-    "subject",
-    "body",
-)
-_INSERT_NOTICES = text(
-    "INSERT INTO ch_dist_notices (id, organisation_id, kind, advisory_id, key, priority, known_exploited,"
-    " severity_rating, immediate, subject, body, digest_id, created_at)"
-    " SELECT u.id, u.organisation_id, 'notice', u.advisory_id, u.key, u.priority, u.known_exploited,"
-    " u.severity_rating, u.immediate, u.subject, u.body, NULL, :now"
-    " FROM unnest(CAST(:id AS uuid[]), CAST(:organisation_id AS uuid[]), CAST(:advisory_id AS text[]),"
-    " CAST(:key AS text[]), CAST(:priority AS int[]), CAST(:known_exploited AS boolean[]),"
-    " CAST(:severity_rating AS text[]), CAST(:immediate AS boolean[]), CAST(:subject AS text[]),"
-    " CAST(:body AS text[])) AS u(id, organisation_id, advisory_id, key, priority, known_exploited,"
-    " severity_rating, immediate, subject, body)"
-    " ON CONFLICT ON CONSTRAINT uq_ch_dist_notices_key DO NOTHING RETURNING id"
-)
-_INSERT_DELIVERIES = text(
-    "INSERT INTO ch_dist_deliveries (id, notice_id, channel, webhook_id, attempts, created_at)"
-    " SELECT u.id, u.notice_id, u.channel, u.webhook_id, 0, :now"
-    " FROM unnest(CAST(:ids AS uuid[]), CAST(:notices AS uuid[]), CAST(:channels AS text[]),"
-    " CAST(:webhook_ids AS text[])) AS u(id, notice_id, channel, webhook_id)"
-    " ON CONFLICT DO NOTHING RETURNING id, notice_id"
+# One page of a fan-out in one statement: the notices (from one JSON parameter: a driver builds it in
+# C, where ten arrays of 10³ elements each cost it milliseconds of Python), the deliveries of those
+# actually inserted (an earlier run's keep their key: ON CONFLICT skips them, and so their
+# deliveries), each with its stable webhook id (as ``_webhook_id``), and one
+# ``distribution:deliver_batch`` job per :batch deliveries of one priority. Returns the ids of the
+# notices inserted. The statement is atomic: a page is written whole or not at all.
+_WRITE_PAGE = text(
+    "WITH src AS ("
+    "  SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id uuid, organisation_id uuid, key text,"
+    "  priority int, known_exploited boolean, severity_rating text, immediate boolean, subject text,"
+    "  body text, email boolean, webhook boolean)"
+    "), notices AS ("
+    "  INSERT INTO ch_dist_notices (id, organisation_id, kind, advisory_id, key, priority, known_exploited,"
+    "  severity_rating, immediate, subject, body, digest_id, created_at)"
+    "  SELECT id, organisation_id, 'notice', :advisory, key, priority, known_exploited, severity_rating,"
+    "  immediate, subject, body, NULL, :now FROM src"
+    "  ON CONFLICT ON CONSTRAINT uq_ch_dist_notices_key DO NOTHING RETURNING id"
+    "), wanted AS ("
+    "  SELECT src.id AS notice_id, src.priority, c.channel FROM notices JOIN src ON src.id = notices.id"
+    "  CROSS JOIN LATERAL (VALUES ('email', src.email), ('webhook', src.webhook)) AS c(channel, wanted)"
+    "  WHERE src.immediate AND c.wanted"
+    "), deliveries AS ("
+    "  INSERT INTO ch_dist_deliveries (id, notice_id, channel, webhook_id, attempts, created_at)"
+    "  SELECT gen_random_uuid(), notice_id, channel, 'msg_' || left(encode(sha256(convert_to("
+    "  notice_id::text || ':' || channel, 'UTF8')), 'hex'), 32), 0, :now FROM wanted"
+    "  ON CONFLICT DO NOTHING RETURNING id, notice_id, channel"
+    "), numbered AS ("
+    "  SELECT d.id, w.priority, row_number() OVER (PARTITION BY w.priority ORDER BY d.id) - 1 AS n"
+    "  FROM deliveries d JOIN wanted w ON w.notice_id = d.notice_id AND w.channel = d.channel"
+    "), batches AS ("
+    "  SELECT priority, array_agg(id::text ORDER BY id) AS ids FROM numbered"
+    "  GROUP BY priority, n / CAST(:batch AS int)"
+    ")"
+    " SELECT (SELECT array_agg(id) FROM notices),"
+    " procrastinate_defer_jobs_v1(ARRAY(SELECT ROW('default', 'distribution:deliver_batch', 100 - b.priority,"
+    " NULL, 'deliver-batch:' || b.ids[1], jsonb_build_object('delivery_ids', to_jsonb(b.ids)), NULL)"
+    "::procrastinate_job_to_defer_v1 FROM batches b ORDER BY b.priority, b.ids[1]))"
 )
 
 #: Deliveries per ``distribution:deliver_batch`` job. Each keeps its own row, webhook id and retries;
-#: the batch shares one job's queue overhead and one transaction's round trips. Small, because a
-#: worker killed mid-batch sends the batch's unrecorded deliveries again (receivers de-duplicate).
-DELIVERY_BATCH_SIZE = 50
+#: the batch shares one job's queue overhead and one transaction's round trips (at 50, those cost a
+#: fan-out to 10⁵ a third of its time). Not larger: a worker killed mid-batch sends the batch's
+#: unrecorded deliveries again (receivers de-duplicate them by webhook id).
+DELIVERY_BATCH_SIZE = 200
 
 
-async def fan_out(
-    session: AsyncSession, *, advisory_id: str, base_url: str, batch_size: int = DELIVERY_BATCH_SIZE
-) -> list[uuid.UUID]:
-    """One notice per subscriber organisation the advisory's open matches affect; returns the ids
-    of the notices created by this run (none when run again).
+@dataclass(frozen=True)
+class FanOutPlan:
+    """What one advisory's fan-out reads once: its open matches grouped by organisation (in
+    organisation order) and the advisory's details. :func:`write_notices` turns a page of it into
+    notices, deliveries and delivery jobs."""
 
-    Set-based: the notices, their deliveries and the delivery jobs are each written by one
-    statement, so a fan-out to 10⁵ subscribers is three round trips, not four per subscriber. The
-    first attempts go out as ``distribution:deliver_batch`` jobs of up to *batch_size* deliveries."""
-    rows = (await session.execute(_AFFECTED, {"advisory": advisory_id})).mappings().all()
+    advisory_id: str
+    base_url: str
+    details: str | None
+    #: One list of match rows per affected organisation.
+    groups: list[list[Any]]
+
+
+async def affected_organisations(session: AsyncSession, *, advisory_id: str) -> list[uuid.UUID]:
+    """The subscriber organisations the advisory's open matches affect, in id order."""
+    return list((await session.scalars(_AFFECTED_ORGANISATIONS, {"advisory": advisory_id})).all())
+
+
+async def plan_fan_out(
+    session: AsyncSession,
+    *,
+    advisory_id: str,
+    base_url: str,
+    organisations: list[uuid.UUID] | None = None,
+) -> FanOutPlan:
+    """Read the advisory's open matches and their subscribers (one statement), of *organisations*
+    only when given. Writes nothing."""
+    if organisations is None:
+        result = await session.execute(_AFFECTED, {"advisory": advisory_id})
+    else:
+        result = await session.execute(
+            _AFFECTED_PAGE, {"advisory": advisory_id, "orgs": [str(o) for o in organisations]}
+        )
+    rows = result.mappings().all()
     by_org: dict[uuid.UUID, list[Any]] = defaultdict(list)
     for r in rows:
         by_org[r["organisation_id"]].append(r)
-    if not by_org:
-        return []
-    details = await _details(session, advisory_id)
+    details = await _details(session, advisory_id) if by_org else None
+    return FanOutPlan(advisory_id, base_url, details, list(by_org.values()))
+
+
+async def write_notices(
+    session: AsyncSession,
+    *,
+    plan: FanOutPlan,
+    start: int = 0,
+    stop: int | None = None,
+    batch_size: int = DELIVERY_BATCH_SIZE,
+) -> list[uuid.UUID]:
+    """The notices of ``plan.groups[start:stop]``, their deliveries and the jobs of their first
+    attempts (``distribution:deliver_batch``, up to *batch_size* deliveries each), all written by one
+    statement; returns the ids of the notices created (none for those an earlier run created).
+
+    A page committed alone is whole: its notices, deliveries and jobs, or nothing. So a fan-out
+    written page by page and interrupted (a worker killed) is finished by running it again: the
+    pages already committed find their keys taken and write nothing."""
+    advisory_id = plan.advisory_id
+    advisory_url = f"{plan.base_url.rstrip('/')}/advisories/{advisory_id}"
     now = utcnow()
     notices: list[dict[str, Any]] = []
-    channels: dict[uuid.UUID, tuple[str | None, str | None]] = {}
-    for org, matches in by_org.items():
+    for matches in plan.groups[start:stop]:
         first = matches[0]
+        org = first["organisation_id"]
         kev = any(m["known_exploited"] for m in matches)
         rating = first["severity_rating"]
         # ``alerted_at`` moves only when a match is new or re-alerted (CSAF §9.1.17), so its latest
@@ -245,15 +304,10 @@ async def fan_out(
             )
             for m in matches
         ]
-        notice_id = uuid.uuid4()
-        if immediate:
-            channels[notice_id] = (first["email"], first["webhook_url"])
         notices.append(
             {
-                "id": notice_id,
-                "organisation_id": org,
-                "kind": "notice",
-                "advisory_id": advisory_id,
+                "id": str(uuid.uuid4()),
+                "organisation_id": str(org),
                 "key": key,
                 "priority": _priority(known_exploited=kev, rating=rating),
                 "known_exploited": kev,
@@ -265,61 +319,40 @@ async def fan_out(
                 "body": notice_text.notice_body(
                     advisory_id=advisory_id,
                     summary=first["summary"],
-                    details=details,
+                    details=plan.details,
                     known_exploited=kev,
                     rating=rating,
                     affected=affected,
-                    advisory_url=f"{base_url.rstrip('/')}/advisories/{advisory_id}",
+                    advisory_url=advisory_url,
                 ),
-                "digest_id": None,
-                "created_at": now,
+                # The channels of an immediate notice's deliveries (the others wait for a digest).
+                "email": bool(first["email"]),
+                "webhook": bool(first["webhook_url"]),
             }
         )
-    # Notices created by an earlier run keep their key: ON CONFLICT skips them (idempotent).
-    inserted = await session.execute(
-        _INSERT_NOTICES, {col: [n[col] for n in notices] for col in _NOTICE_COLUMNS} | {"now": now}
-    )
-    created = [row[0] for row in inserted.all()]
-    priority = {n["id"]: n["priority"] for n in notices}
-    wanted = [
-        (notice_id, channel)
-        for notice_id in created
-        if notice_id in channels
-        for channel, target in zip(("email", "webhook"), channels[notice_id], strict=True)
-        if target
-    ]
-    if wanted:
-        inserted_deliveries = await session.execute(
-            _INSERT_DELIVERIES,
-            {
-                "ids": [uuid.uuid4() for _ in wanted],
-                "notices": [n for n, _ in wanted],
-                "channels": [c for _, c in wanted],
-                "webhook_ids": [_webhook_id(n, c) for n, c in wanted],
-                "now": now,
-            },
-        )
-        # (notice id, delivery id) of the deliveries inserted.
-        deliveries = [(r[1], r[0]) for r in inserted_deliveries.all()]
-        # The first attempts, in jobs of up to DELIVERY_BATCH_SIZE deliveries of one priority, all
-        # deferred by one statement, in this transaction.
-        by_priority: dict[int, list[str]] = defaultdict(list)
-        for notice_id, delivery_id in deliveries:
-            by_priority[priority[notice_id]].append(str(delivery_id))
-        batches = [
-            (prio, ids[i : i + batch_size])
-            for prio, ids in sorted(by_priority.items())
-            for i in range(0, len(ids), batch_size)
-        ]
+    if not notices:
+        return []
+    row = (
         await session.execute(
-            _DEFER_DELIVERIES,
-            {
-                "prios": [100 - prio for prio, _ in batches],
-                "qlocks": [f"deliver-batch:{ids[0]}" for _, ids in batches],
-                "args": [json.dumps({"delivery_ids": ids}) for _, ids in batches],
-            },
+            _WRITE_PAGE,
+            {"rows": json.dumps(notices), "advisory": advisory_id, "now": now, "batch": batch_size},
         )
+    ).one()
+    created: list[uuid.UUID] = list(row[0] or [])
     return created
+
+
+async def fan_out(
+    session: AsyncSession, *, advisory_id: str, base_url: str, batch_size: int = DELIVERY_BATCH_SIZE
+) -> list[uuid.UUID]:
+    """One notice per subscriber organisation the advisory's open matches affect, all in the
+    caller's transaction; returns the ids of the notices created by this run (none when run again).
+
+    Set-based (:func:`plan_fan_out`, :func:`write_notices`): a fan-out to 10⁵ subscribers is a few
+    round trips, not four per subscriber. The ``distribution:fan_out`` job writes the same in pages,
+    each committed with its delivery jobs, so that delivery starts while the fan-out goes on."""
+    plan = await plan_fan_out(session, advisory_id=advisory_id, base_url=base_url)
+    return await write_notices(session, plan=plan, batch_size=batch_size)
 
 
 async def send_digests(session: AsyncSession, *, now: datetime | None = None) -> list[uuid.UUID]:
@@ -676,13 +709,15 @@ async def deliver_batch(
         )
         for r in rows
     ]
-    gate = asyncio.Semaphore(max(1, parallel))
+    # *parallel* senders taking the next attempt in turn (not one task per attempt behind a gate).
+    errors: list[str | None] = [None] * len(attempts)
+    turns = iter(range(len(attempts)))
 
-    async def one(attempt: _Attempt) -> str | None:
-        async with gate:
-            return await _send(attempt, mailer=mailer, webhooks=webhooks)
+    async def sender() -> None:
+        for i in turns:
+            errors[i] = await _send(attempts[i], mailer=mailer, webhooks=webhooks)
 
-    errors = await asyncio.gather(*(one(a) for a in attempts))
+    await asyncio.gather(*(sender() for _ in range(min(max(1, parallel), len(attempts)))))
     ids = [r["id"] for r in rows]
     if ids:
         await session.execute(

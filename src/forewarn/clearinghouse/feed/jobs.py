@@ -4,8 +4,10 @@
   publishes or revises an advisory): puts the advisory's documents and patch manifest in the signed
   feed. Idempotent: unchanged documents sign nothing new.
 - ``feed:refresh`` (periodic, hourly): re-signs the timestamp (valid one day by default) and any role
-  past half its lifetime; creates the repository on its first run, and moves an existing feed into
-  the configured number of hashed bins (``feed_hash_bins``).
+  past half its lifetime; creates the repository on its first run, moves an existing feed into
+  the configured number of hashed bins (``feed_hash_bins``), builds the index of a feed made before
+  it existed, and prunes metadata versions and target contents no client can need any more
+  (older than ``feed_keep_hours``; never a root).
 """
 
 from __future__ import annotations
@@ -54,9 +56,18 @@ async def refresh(context: procrastinate.JobContext, timestamp: int) -> list[str
     """Re-sign the timestamp (and whatever nears expiry); returns the roles signed."""
     runtime = context.additional_context["runtime"]
     async with runtime.db.transaction() as session:
-        return await service.refresh(
+        signed = await service.refresh(
             session,
             key=runtime.keys.data,
             expiry=tuf_repo.Expiry.from_settings(runtime.settings),
             bins=runtime.settings.feed_hash_bins,
         )
+        pruned = await service.prune(session, keep_hours=runtime.settings.feed_keep_hours)
+    if any(pruned.values()):
+        log.info(
+            "feed pruned: %d metadata files and %d target contents older than %d hours",
+            pruned["metadata"],
+            pruned["targets"],
+            runtime.settings.feed_keep_hours,
+        )
+    return signed

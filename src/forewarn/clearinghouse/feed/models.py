@@ -2,18 +2,24 @@
 
 Invariants:
 
-- every version of every role's metadata is kept (``uq (role, version)``): clients walking a root
-  rotation fetch each ``N.root.json`` in turn, and consistent snapshots serve ``N.snapshot.json`` and
-  ``N.targets.json`` by version (TUF specification §5.3.4, §5.5); rows are never updated;
+- one row per version of each role's metadata (``uq (role, version)``), never updated: clients
+  walking a root rotation fetch each ``N.root.json`` in turn, so every root version is kept for
+  ever; consistent snapshots serve ``N.snapshot.json``, ``N.targets.json`` and ``N.bin-x.json`` by
+  version (TUF specification §5.3.4, §5.5), and versions no client can still need (older than what
+  was current ``feed_keep_hours`` ago) are pruned (``service.prune``);
 - a target is stored once per content (``uq (path, sha256)``) and served as ``<sha256>.<name>``;
-  ``current`` marks the content listed by the newest targets metadata, older contents stay
-  downloadable for clients still holding an older snapshot;
-- role keys are Ed25519; the private half is stored only sealed with the programme's data key, the
-  associated data naming the table, the role and the key id (a sealed key cannot be moved to another
-  role); a retired key is never used to sign again;
+  ``current`` marks the content listed by the newest targets metadata; ``superseded_at`` says when a
+  content stopped being current, and it stays downloadable for ``feed_keep_hours`` after that, for
+  clients still holding an older snapshot;
+- role keys are Ed25519; the private half of an online key is stored only sealed with the
+  programme's data key, the associated data naming the table, the role and the key id (a sealed key
+  cannot be moved to another role); a retired key is never used to sign again; a root key may be
+  **offline** (``private_sealed`` NULL: only its public half is here, and root metadata it must
+  sign is signed elsewhere and imported, ``service.import_root``); no other role's key can be;
 - ``path_hash`` is SHA-256(path), the key hashed-bin delegations sort targets by (TUF §4.5);
 - only TLP:CLEAR material (published advisories, their manifests and the patch files uploaded for
-  them) ever becomes a target.
+  them) ever becomes a target, plus the feed's own index (``kind`` 'index', ``advisory_id`` empty):
+  ``index.json`` and one ``index/<bin>.json`` per bin, listing the other targets.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class FeedKey(IdMixin, CreatedMixin, Base):
     __table_args__ = (
         UniqueConstraint("keyid", name="uq_ch_feed_keys_keyid"),
         CheckConstraint(KEY_ROLE_CHECK, name="role_known"),
+        CheckConstraint("private_sealed IS NOT NULL OR role = 'root'", name="only_root_offline"),
         Index("ix_ch_feed_keys_active", "role", postgresql_where="retired_at IS NULL"),
     )
 
@@ -48,7 +55,8 @@ class FeedKey(IdMixin, CreatedMixin, Base):
     keyid: Mapped[str] = mapped_column(String(64))
     #: The public key as TUF metadata lists it (``keytype``, ``scheme``, ``keyval``).
     public: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    private_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    #: NULL: an offline root key (its private half never reaches the server).
+    private_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     retired_at: Mapped[datetime | None]
 
 
@@ -75,7 +83,7 @@ class FeedTarget(IdMixin, CreatedMixin, Base):
     __tablename__ = "ch_feed_targets"
     __table_args__ = (
         UniqueConstraint("path", "sha256", name="uq_ch_feed_targets_path"),
-        CheckConstraint("kind IN ('osv', 'csaf', 'manifest', 'patch')", name="kind_known"),
+        CheckConstraint("kind IN ('osv', 'csaf', 'manifest', 'patch', 'index')", name="kind_known"),
         Index("ix_ch_feed_targets_current", "path", unique=True, postgresql_where="current"),
         Index("ix_ch_feed_targets_advisory", "advisory_id", "kind"),
         Index("ix_ch_feed_targets_bin", "path_hash", postgresql_where="current"),
@@ -94,6 +102,8 @@ class FeedTarget(IdMixin, CreatedMixin, Base):
     #: The target's ``custom`` field in the targets metadata (kind, advisory, purl, version ...).
     custom: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     current: Mapped[bool] = mapped_column(default=True)
+    #: When this content stopped being current (NULL while current); pruned ``feed_keep_hours`` later.
+    superseded_at: Mapped[datetime | None]
     #: Who uploaded a patch file (organisation and person ids; no foreign key across domains).
     uploaded_by_organisation_id: Mapped[uuid.UUID | None]
     uploaded_by_person_id: Mapped[uuid.UUID | None]

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-__all__ = ["FeedStatus", "PatchOut", "RoleStatus", "RotationOut"]
+__all__ = ["FeedStatus", "PatchOut", "RoleStatus", "RootImportOut", "RotationOut"]
 
 
 class RoleStatus(BaseModel):
@@ -18,6 +18,8 @@ class RoleStatus(BaseModel):
 
 class FeedStatus(BaseModel):
     initialised: bool
+    #: The server holds fewer root keys than the root's threshold: new roots are signed offline.
+    root_offline: bool = False
     roles: list[RoleStatus]
     targets: int
     #: Hashed bins the top-level targets delegates to (0: flat, every target in the targets role).
@@ -47,3 +49,17 @@ class RotationOut(BaseModel):
     old_keyids: list[str]
     new_keyid: str
     root_version: int
+
+
+class RootImportOut(BaseModel):
+    """A root signed offline and published."""
+
+    root_version: int
+    threshold: int
+    keyids: list[str]
+    added_keyids: list[str]
+    retired_keyids: list[str]
+    #: Online roles whose key the new root replaced (made by ``export --rotate``).
+    rotated_roles: list[str] = []
+    #: Whether the server can no longer sign a root alone (fewer online root keys than the threshold).
+    root_offline: bool

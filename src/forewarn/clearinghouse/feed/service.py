@@ -15,7 +15,15 @@ Invariants:
 - the role keys are Ed25519, stored sealed with the programme's data key (AAD: table, role, key id);
   private key material never leaves this module except as a signature;
 - a key rotation retires the old key, writes a root signed by the current root key(s) (and, for a
-  root rotation, the new one too), re-signs every other role, and is recorded in the ledger.
+  root rotation, the new one too), re-signs every other role, and is recorded in the ledger;
+- the index (``index.json`` and one shard ``index/<bin>.json`` per bin) lists every current target
+  but its own, and is rewritten in the transaction that changes what it lists, before the bins are
+  signed: a client that lists targets through it sees exactly what the signed bins list;
+- pruning never deletes a root version, nor anything the snapshot current ``keep_hours`` ago (or a
+  newer one) lists, nor a target content superseded less than ``keep_hours`` ago;
+- a root key may be offline: the server then never signs a root; a root signed elsewhere is
+  published only after the checks a client makes (next version, the previous root's threshold and
+  its own, TUF §5.3.4) and only if it names for the other roles keys the server holds.
 """
 
 from __future__ import annotations
@@ -29,13 +37,20 @@ from typing import Any, Literal
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from forewarn.accounts.schemas import Principal
 from forewarn.clearinghouse.advisories import exports as advisory_exports
 from forewarn.clearinghouse.advisories import service as advisories
 from forewarn.clearinghouse.feed import policy, tuf_repo
 from forewarn.clearinghouse.feed.models import FeedKey, FeedMetadata, FeedTarget
-from forewarn.clearinghouse.feed.records import FeedStatus, PatchOut, RoleStatus, RotationOut
+from forewarn.clearinghouse.feed.records import (
+    FeedStatus,
+    PatchOut,
+    RoleStatus,
+    RootImportOut,
+    RotationOut,
+)
 from forewarn.core.clock import utcnow
 from forewarn.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, TooLarge
 from forewarn.core.keys import DataKey
@@ -44,6 +59,9 @@ from forewarn.ledger import service as ledger
 #: The one lock every repository change takes (a constant: "forewarn.feed" as a 63-bit number).
 _LOCK = int.from_bytes(hashlib.sha256(b"forewarn.feed").digest()[:8], "big") >> 1
 MANIFEST_SCHEMA = "forewarn-patch-manifest/1"
+INDEX_SCHEMA = "forewarn-feed-index/1"
+#: The index's root: the shards (one per bin; ``all`` in a flat feed), by target path.
+INDEX = "index.json"
 #: Advisory ids and patch file names that are safe as URL path segments and file names.
 _ADVISORY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}$")
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
@@ -98,7 +116,27 @@ async def _active_keys(session: AsyncSession, role: str) -> list[FeedKey]:
 
 
 def _signers(keys: Sequence[FeedKey], key: DataKey) -> list[Any]:
-    return [tuf_repo.signer(key.open(k.private_sealed, aad=_aad(k.role, k.keyid))) for k in keys]
+    """Signers of the online keys among *keys* (an offline root key signs elsewhere)."""
+    return [
+        tuf_repo.signer(key.open(k.private_sealed, aad=_aad(k.role, k.keyid)))
+        for k in keys
+        if k.private_sealed is not None
+    ]
+
+
+async def _root_offline(session: AsyncSession) -> bool:
+    """Whether the server's online root keys are fewer than the current root's threshold, so that
+    every new root must be signed offline and imported."""
+    current = await _newest(session, "root")
+    role = tuf_repo.load(current.content).signed.roles["root"]
+    online = {k.keyid for k in await _active_keys(session, "root") if k.private_sealed is not None}
+    return len(online & set(role.keyids)) < int(role.threshold)
+
+
+_OFFLINE_HOWTO = (
+    "the root keys are held offline: export the next root with `forewarn feed root export`, sign it "
+    "where the keys are with `forewarn feed root sign`, and publish it with `forewarn feed root import`"
+)
 
 
 async def _new_key(session: AsyncSession, role: str, key: DataKey, now: datetime) -> FeedKey:
@@ -266,6 +304,100 @@ async def _sign_bins(
     return signed
 
 
+# --------------------------------------------------------------------------------------------------
+# The index: what a client reads to know which targets exist (python-tuf's client lists none)
+# --------------------------------------------------------------------------------------------------
+
+
+def _shard_names(layout: tuf_repo.Bins) -> list[str]:
+    return layout.names() or ["all"]
+
+
+def shard_path(name: str) -> str:
+    return f"index/{name}.json"
+
+
+def _shard_of(layout: tuf_repo.Bins, path: str) -> str:
+    return layout.of(path) if layout.count else "all"
+
+
+def _index_bytes(doc: dict[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+async def _put_index(
+    session: AsyncSession, *, layout: tuf_repo.Bins, shards: Collection[str] | None, now: datetime
+) -> list[str]:
+    """Rewrite the index shards *shards* (None: every shard, ``index.json``, and the retirement of
+    shards of an earlier layout); returns the index target paths whose content changed.
+
+    A shard lists the current targets of its bin that are not index targets themselves (so an
+    index change never changes another shard: no cascade), each with its length and SHA-256.
+    """
+    names = _shard_names(layout) if shards is None else sorted(shards)
+    base = select(FeedTarget.path, FeedTarget.path_hash, FeedTarget.length, FeedTarget.sha256).where(
+        FeedTarget.current, FeedTarget.kind != "index"
+    )
+    # Every shard: one scan of the current targets; a few: one range scan of each one's bin.
+    queries = [base]
+    if shards is not None and layout.count:
+        queries = []
+        for name in names:
+            low, high = layout.hash_range(layout.index(name))
+            query = base.where(FeedTarget.path_hash >= low)
+            queries.append(query if high is None else query.where(FeedTarget.path_hash < high))
+    grouped: dict[str, dict[str, Any]] = {name: {} for name in names}
+    all_names = layout.names()
+    for query in queries:
+        for row in await session.execute(query):
+            name = all_names[layout.index_of(row.path_hash)] if layout.count else "all"
+            if name in grouped:
+                grouped[name][row.path] = {"length": row.length, "hashes": {"sha256": row.sha256}}
+    documents = {
+        shard_path(name): _index_bytes({"schema": INDEX_SCHEMA, "shard": name, "targets": grouped[name]})
+        for name in names
+    }
+    if shards is None:
+        documents[INDEX] = _index_bytes(
+            {"schema": INDEX_SCHEMA, "shards": [shard_path(name) for name in names]}
+        )
+    rows = list(
+        await session.scalars(
+            # Every stored content of these paths, without the contents themselves (a shard's
+            # old versions are tens of KB each at national scale, and only their hashes matter).
+            select(FeedTarget).options(defer(FeedTarget.content)).where(FeedTarget.path.in_(list(documents)))
+        )
+    )
+    existing = {r.path: r for r in rows if r.current}
+    stored = {(r.path, r.sha256): r for r in rows}
+    changed = []
+    for path, content in documents.items():
+        if await _put_target(
+            existing,
+            stored,
+            session,
+            path=path,
+            kind="index",
+            advisory_id="",
+            content=content,
+            custom={"kind": "index"},
+            now=now,
+        ):
+            changed.append(path)
+    if shards is None:  # shards of an earlier layout are no longer targets
+        for old in await session.scalars(
+            select(FeedTarget).where(
+                FeedTarget.kind == "index", FeedTarget.current, FeedTarget.path.not_in(list(documents))
+            )
+        ):
+            old.current, old.superseded_at = False, now
+            changed.append(old.path)
+    await session.flush()
+    return changed
+
+
 async def _publish(
     session: AsyncSession,
     *,
@@ -289,6 +421,13 @@ async def _publish(
         from_role, changed = "targets", None
     if layout is None:
         layout = await _layout(session)
+    if from_role == "targets":
+        # The index first: its shards are targets too, listed by the bins signed below.
+        if changed is None:
+            await _put_index(session, layout=layout, shards=None, now=now)
+        else:
+            shards = {_shard_of(layout, path) for path in changed}
+            changed = [*changed, *await _put_index(session, layout=layout, shards=shards, now=now)]
     # Every bin a snapshot ever listed stays listed (at its last version), even once the layout no
     # longer delegates to it: a client refuses a snapshot that drops a file the one it trusts lists
     # (TUF §5.5.5), so a client holding an older layout would otherwise never update again.
@@ -375,7 +514,7 @@ def advisory_dir(advisory_id: str) -> str:
     return f"advisories/{advisory_id}"
 
 
-def _put_target(
+async def _put_target(
     existing: dict[str, FeedTarget],
     stored: dict[tuple[str, str], FeedTarget],
     session: AsyncSession,
@@ -394,10 +533,13 @@ def _put_target(
     if current is not None and current.sha256 == digest and current.custom == custom:
         return False
     if current is not None:
-        current.current = False
+        current.current, current.superseded_at = False, now
     again = stored.get((path, digest))
-    if again is not None:  # a content served before becomes current again
-        again.current, again.custom = True, custom
+    if again is not None:  # a content served before (and not yet pruned) becomes current again
+        # The old current row must be written first: one flush orders its updates by primary key,
+        # and two current rows of one path violate ``ix_ch_feed_targets_current``.
+        await session.flush()
+        again.current, again.custom, again.superseded_at = True, custom, None
         return True
     session.add(
         FeedTarget(
@@ -528,7 +670,11 @@ async def _put_advisory(
     osv, detail = await _published(session, advisory_id)
     path = advisory_exports.csaf_path(detail.number, detail.published_at)
     csaf = await advisories.csaf_document(session, path=path)
-    rows = list(await session.scalars(select(FeedTarget).where(FeedTarget.advisory_id == advisory_id)))
+    rows = list(
+        await session.scalars(
+            select(FeedTarget).options(defer(FeedTarget.content)).where(FeedTarget.advisory_id == advisory_id)
+        )
+    )
     existing = {r.path: r for r in rows if r.current}
     stored = {(r.path, r.sha256): r for r in rows}
     patches = [r for r in rows if r.current and r.kind == "patch"]
@@ -545,7 +691,7 @@ async def _put_advisory(
     changed = []
     for kind, target, content in documents:
         custom = {"kind": kind, "advisory": advisory_id, "case": detail.number}
-        if _put_target(
+        if await _put_target(
             existing,
             stored,
             session,
@@ -635,7 +781,11 @@ async def upload_patch(
     await ensure(session, key=key, expiry=expiry, bins=bins)
     now = utcnow()
     path = f"{advisory_dir(advisory_id)}/patches/{filename}"
-    rows = list(await session.scalars(select(FeedTarget).where(FeedTarget.path == path)))
+    rows = list(
+        await session.scalars(
+            select(FeedTarget).options(defer(FeedTarget.content)).where(FeedTarget.path == path)
+        )
+    )
     custom = {
         "kind": "patch",
         "advisory": advisory_id,
@@ -643,7 +793,7 @@ async def upload_patch(
         "purl": purl,
         "version": version,
     }
-    _put_target(
+    await _put_target(
         {r.path: r for r in rows if r.current},
         {(r.path, r.sha256): r for r in rows},
         session,
@@ -724,21 +874,90 @@ async def refresh(
         if row is not None and row.expires - now < expiry.of(role) / 2:
             due.append(role)
     signed = []
+    if "root" in due and await _root_offline(session):
+        # Cannot be signed here; ``status`` shows the expiry, and the job log says it once an hour.
+        import logging
+
+        logging.getLogger("forewarn.feed").warning("the feed's root expires soon: %s", _OFFLINE_HOWTO)
+        due.remove("root")
     if "root" in due:
         current = await _newest(session, "root")
         await _sign_role(
             session, "root", tuf_repo.next_root(current.content, now=now, expiry=expiry), key, now
         )
         signed.append("root")
+    # A feed made before the index existed gets it here, with every bin re-signed.
+    indexed = await session.scalar(select(FeedTarget.id).where(FeedTarget.path == INDEX, FeedTarget.current))
     from_role: Literal["targets", "snapshot", "timestamp"] = (
-        "targets" if "targets" in due else "snapshot" if "snapshot" in due else "timestamp"
+        "targets" if "targets" in due or indexed is None else "snapshot" if "snapshot" in due else "timestamp"
     )
     # Targets due: every bin is re-signed with it (bins never expire before the top-level targets).
     await _publish(session, key=key, now=now, expiry=expiry, from_role=from_role)
+    if indexed is None:
+        signed.append("index")
     if from_role == "targets" and layout.count:
         signed.append("bins")
     signed.extend(tuf_repo.ROLES[tuf_repo.ROLES.index(from_role) :])
     return signed
+
+
+async def prune(session: AsyncSession, *, keep_hours: int) -> dict[str, int]:
+    """Delete what no client can need any more; returns how many metadata files and target
+    contents were deleted. *keep_hours* 0: nothing is deleted.
+
+    The grace period: the snapshot that was current ``keep_hours`` ago (the newest signed at or
+    before then) is kept with everything newer, and so is every version of the top-level targets
+    and of each bin at or above the version that snapshot lists; a client that began its update
+    within the period finds every file it can ask for (TUF §5.5 to §5.7 fetch ``N.snapshot.json``,
+    then the versions it lists, then targets by hash). Older timestamps go too (clients fetch only
+    ``timestamp.json``). Every root version stays: a client holding any old root walks the chain
+    one version at a time (§5.3). A target content superseded before the period began is listed by
+    no kept metadata (a content is superseded in the transaction that signs the snapshot dropping
+    it), and is deleted.
+    """
+    import json
+    from datetime import timedelta
+
+    if keep_hours <= 0:
+        return {"metadata": 0, "targets": 0}
+    await _lock(session)
+    cutoff = utcnow() - timedelta(hours=keep_hours)
+    deleted_metadata = 0
+    oldest = await session.scalar(
+        select(FeedMetadata)
+        .where(FeedMetadata.role == "snapshot", FeedMetadata.created_at <= cutoff)
+        .order_by(FeedMetadata.version.desc())
+        .limit(1)
+    )
+    if oldest is not None:
+        floors = {"snapshot": oldest.version}
+        for name, meta in json.loads(oldest.content)["signed"]["meta"].items():
+            floors[name.removesuffix(".json")] = int(meta["version"])
+        floors.pop("root", None)
+        result = await session.execute(
+            text(
+                "DELETE FROM ch_feed_metadata AS m "
+                "USING unnest(CAST(:roles AS text[]), CAST(:versions AS integer[])) AS k(role, version) "
+                "WHERE m.role = k.role AND m.version < k.version AND m.role <> 'root'"
+            ),
+            {"roles": list(floors), "versions": list(floors.values())},
+        )
+        deleted_metadata += int(getattr(result, "rowcount", 0) or 0)
+        newest_timestamp = await _latest(session, "timestamp")
+        if newest_timestamp is not None:
+            result = await session.execute(
+                text(
+                    "DELETE FROM ch_feed_metadata WHERE role = 'timestamp' AND created_at < :cutoff "
+                    "AND version < :newest"
+                ),
+                {"cutoff": cutoff, "newest": newest_timestamp.version},
+            )
+            deleted_metadata += int(getattr(result, "rowcount", 0) or 0)
+    result = await session.execute(
+        text("DELETE FROM ch_feed_targets WHERE NOT current AND superseded_at < :cutoff"), {"cutoff": cutoff}
+    )
+    deleted_targets = int(getattr(result, "rowcount", 0) or 0)
+    return {"metadata": deleted_metadata, "targets": deleted_targets}
 
 
 async def rotate_key(
@@ -759,6 +978,14 @@ async def rotate_key(
     now = utcnow()
     if role == "bins" and not (await _layout(session)).count:
         raise Conflict("the feed is flat (no hashed bins): there is no bins key to rotate")
+    if role != "bins" and await _root_offline(session):
+        # Rotating a top-level role's key needs a new root, which only the offline keys can sign.
+        how = (
+            _OFFLINE_HOWTO
+            if role == "root"
+            else _OFFLINE_HOWTO.replace("export`", f"export --rotate {role}`")
+        )
+        raise Conflict(f"cannot rotate the {role} key here: {how}")
     old = await _active_keys(session, role)
     old_root_keys = await _active_keys(session, "root")
     for row in old:
@@ -803,6 +1030,172 @@ async def rotate_key(
 
 
 # --------------------------------------------------------------------------------------------------
+# Offline root: export the next root, sign it elsewhere, import it
+# --------------------------------------------------------------------------------------------------
+
+
+async def export_next_root(
+    session: AsyncSession,
+    *,
+    key: DataKey,
+    root_keys: Sequence[Any] = (),
+    threshold: int | None = None,
+    rotate: Collection[str] = (),
+    expiry: tuf_repo.Expiry | None = None,
+) -> bytes:
+    """The next root (version + 1, expiry renewed), for signing offline: with *root_keys* (public
+    keys, e.g. from ``tuf_repo.load_public_pem``) the root role's keys become these, and with
+    *threshold* its threshold (default: the current one, at most the number of keys). Signed by
+    whatever online root keys the server still holds (they count towards the previous root's
+    threshold); the root itself is not stored: :func:`import_root` publishes it once enough keys
+    have signed.
+
+    *rotate* (targets, snapshot, timestamp): a new online key for each, made and sealed now and
+    named by the exported root in place of the role's current key. Until the import it signs
+    alongside the current key (a signature by a key the trusted root does not list is ignored by
+    clients, TUF §5.4.2); the import retires the key the root no longer names."""
+    expiry = expiry or tuf_repo.Expiry()
+    await ensure(session, key=key, expiry=expiry)
+    bad = sorted(set(rotate) - {"targets", "snapshot", "timestamp"})
+    if bad:
+        raise InvalidInput(
+            f"cannot rotate {', '.join(bad)} with the root",
+            problems=[Problem("rotate", "targets, snapshot or timestamp (the root keys are offline keys)")],
+        )
+    await _lock(session)
+    current = await _newest(session, "root")
+    now = utcnow()
+    root = tuf_repo.next_root(current.content, now=now, expiry=expiry)
+    for role in sorted(set(rotate)):
+        row = await _new_key(session, role, key, now)
+        for keyid in list(root.roles[role].keyids):
+            root.revoke_key(keyid, role)
+        root.add_key(tuf_repo.key_from_dict(row.keyid, row.public), role)
+    if root_keys or threshold is not None:
+        keys = list(root_keys) or [root.get_key(k) for k in root.roles["root"].keyids]
+        wanted = threshold if threshold is not None else min(root.roles["root"].threshold, len(keys))
+        try:
+            tuf_repo.with_root_keys(root, keys, wanted)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), problems=[Problem("threshold", str(exc))]) from None
+    online = [k for k in await _active_keys(session, "root") if k.private_sealed is not None]
+    return tuf_repo.partially_signed(root, _signers(online, key))
+
+
+async def import_root(
+    session: AsyncSession,
+    *,
+    key: DataKey,
+    data: bytes,
+    actor_organisation_id: uuid.UUID | None = None,
+    expiry: tuf_repo.Expiry | None = None,
+) -> RootImportOut:
+    """Publish a root signed offline, after checking it as a client will (TUF §5.3.4): it is the
+    next version, signed by a threshold of the previous root's root keys *and* of its own, not
+    expired, with consistent snapshots; and it names for targets, snapshot and timestamp only keys
+    the server holds (else the feed could not be signed after it). Root keys it adds are recorded
+    as offline (public half only) unless the server already holds them; root keys it drops are
+    retired. A new timestamp follows, and the transparency log records the import."""
+    from tuf.api.exceptions import RepositoryError
+    from tuf.api.serialization import DeserializationError
+
+    expiry = expiry or tuf_repo.Expiry()
+    await ensure(session, key=key, expiry=expiry)
+    await _lock(session)
+    current = await _newest(session, "root")
+    try:
+        new = tuf_repo.load(data)
+    except (DeserializationError, ValueError) as exc:
+        raise InvalidInput(
+            "the file is not TUF metadata", problems=[Problem("root", str(exc)[:300])]
+        ) from None
+    if new.signed.type != "root":
+        raise InvalidInput(
+            f"the file is {new.signed.type} metadata", problems=[Problem("root", "root metadata")]
+        )
+    trusted: Any = tuf_repo.load(current.content).signed
+    problems = []
+    if new.signed.version != trusted.version + 1:
+        problems.append(
+            Problem(
+                "version",
+                f"the feed's root is version {trusted.version}: import version {trusted.version + 1}",
+            )
+        )
+    if not new.signed.consistent_snapshot:
+        problems.append(Problem("consistent_snapshot", "the feed serves consistent snapshots: true"))
+    if new.signed.expires <= utcnow():
+        problems.append(Problem("expires", f"expired at {new.signed.expires.isoformat()}"))
+    for role in ("targets", "snapshot", "timestamp"):
+        held = {k.keyid for k in await _active_keys(session, role) if k.private_sealed is not None}
+        named = set(new.signed.roles[role].keyids)
+        if not named or not named <= held or new.signed.roles[role].threshold > len(named):
+            problems.append(
+                Problem(f"roles.{role}", "must name exactly the online keys the server holds for it")
+            )
+    if problems:
+        raise InvalidInput("the root cannot be imported", problems=problems)
+    try:
+        signatures = tuf_repo.root_signatures(current.content, data)
+    except (RepositoryError, ValueError) as exc:
+        raise InvalidInput(
+            "the root's signatures cannot be checked", problems=[Problem("signatures", str(exc)[:300])]
+        ) from None
+    if not signatures.complete:
+        raise InvalidInput(
+            "the root is not signed by enough root keys",
+            problems=[Problem("signatures", f"it carries {signatures.describe()}")],
+        )
+    tuf_repo.verify_root(current.content, data)  # the same check python-tuf's client makes
+    now = utcnow()
+    root_role = new.signed.roles["root"]
+    active = {k.keyid: k for k in await _active_keys(session, "root")}
+    for keyid, row in active.items():
+        if keyid not in root_role.keyids:
+            row.retired_at = now
+    added = []
+    for keyid in root_role.keyids:
+        if keyid not in active:
+            public = new.signed.get_key(keyid)
+            session.add(
+                FeedKey(
+                    role="root", keyid=keyid, public=public.to_dict(), private_sealed=None, created_at=now
+                )
+            )
+            added.append(keyid)
+    # Keys of the online roles the new root no longer names (a rotation exported with the root).
+    rotated = []
+    for role in ("targets", "snapshot", "timestamp"):
+        for row in await _active_keys(session, role):
+            if row.keyid not in new.signed.roles[role].keyids:
+                row.retired_at = now
+                rotated.append(role)
+    _store(session, "root", new.signed.version, data, new.signed.expires, now)
+    await _publish(session, key=key, now=now, expiry=expiry, from_role="top" if rotated else "timestamp")
+    digest = hashlib.sha256(data).hexdigest()
+    await ledger.append(
+        session,
+        type="feed.key_rotated",
+        actor_organisation_id=actor_organisation_id,
+        subjects=[("feed_role", "root"), *[("feed_key", keyid) for keyid in root_role.keyids]],
+        reason=(
+            f"signed patch feed: root version {new.signed.version} signed offline and imported "
+            f"(threshold {root_role.threshold} of {len(root_role.keyids)} root keys)"
+        ),
+        sealed_hashes={"root": "sha256:" + digest},
+    )
+    return RootImportOut(
+        root_version=new.signed.version,
+        threshold=root_role.threshold,
+        keyids=list(root_role.keyids),
+        added_keyids=added,
+        retired_keyids=[k for k in active if k not in root_role.keyids],
+        rotated_roles=sorted(set(rotated)),
+        root_offline=await _root_offline(session),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
 # Reading: status and the files the HTTP routes serve
 # --------------------------------------------------------------------------------------------------
 
@@ -821,10 +1214,13 @@ async def status(session: AsyncSession, *, metadata_url: str, targets_url: str) 
                 keyids=[k.keyid for k in await _active_keys(session, role)],
             )
         )
-    count = await session.scalar(select(func.count()).select_from(FeedTarget).where(FeedTarget.current))
+    count = await session.scalar(
+        select(func.count()).select_from(FeedTarget).where(FeedTarget.current, FeedTarget.kind != "index")
+    )
     layout = await _layout(session)
     return FeedStatus(
         initialised=bool(roles),
+        root_offline=bool(roles) and await _root_offline(session),
         roles=roles,
         targets=int(count or 0),
         bins=layout.count,
@@ -834,9 +1230,10 @@ async def status(session: AsyncSession, *, metadata_url: str, targets_url: str) 
     )
 
 
-async def listed_targets(session: AsyncSession) -> dict[str, dict[str, Any]]:
+async def listed_targets(session: AsyncSession, *, index: bool = False) -> dict[str, dict[str, Any]]:
     """Every target the newest signed metadata lists (path → its length, hashes and ``custom``): the
-    top-level targets' own and those of each bin the newest snapshot names, as a client sees them."""
+    top-level targets' own and those of each bin the newest snapshot names, as a client sees them;
+    the feed's own index targets only with *index*."""
     import json
 
     targets_row, snapshot_row = await _latest(session, "targets"), await _latest(session, "snapshot")
@@ -855,6 +1252,8 @@ async def listed_targets(session: AsyncSession) -> dict[str, dict[str, Any]]:
         )
         for content in rows:
             listed.update(json.loads(content)["signed"]["targets"])
+    if not index:
+        listed = {p: t for p, t in listed.items() if (t.get("custom") or {}).get("kind") != "index"}
     return listed
 
 

@@ -3,7 +3,7 @@
 Invariants (The Update Framework specification, version 1.0):
 
 - four top-level roles (root, targets, snapshot, timestamp), each with its own Ed25519 key and
-  threshold 1;
+  threshold 1, except a root held offline: any number of root keys and a threshold of them;
 - hashed-bin delegations (TUF specification §4.5 ``path_hash_prefixes``; the layout of PEP 458):
   the top-level targets lists no target itself but delegates, terminating and with threshold 1, to
   N bin roles ``bin-<first prefix>`` that share one Ed25519 "bins" key; a target belongs to the bin
@@ -333,3 +333,123 @@ def verify_root(trusted: bytes, new: bytes) -> None:
         )
     old_md.verify_delegate("root", new_md)
     new_md.verify_delegate("root", new_md)
+
+
+# --------------------------------------------------------------------------------------------------
+# Offline root signing: the next root as a file, signed on another machine, checked on import
+# --------------------------------------------------------------------------------------------------
+
+
+def with_root_keys(root: Root, keys: Iterable[SSlibKey], threshold: int) -> Root:
+    """*root* with the root role's keys replaced by *keys* and its threshold set (a root rotation)."""
+    listed = list(keys)
+    if not listed or not 1 <= threshold <= len({k.keyid for k in listed}):
+        raise ValueError(f"a threshold of {threshold} needs at least that many distinct root keys")
+    for keyid in list(root.roles["root"].keyids):
+        root.revoke_key(keyid, "root")
+    for each in listed:
+        root.add_key(each, "root")
+    root.roles["root"].threshold = threshold
+    return root
+
+
+def partially_signed(signed: Signed, signers: Iterable[CryptoSigner]) -> bytes:
+    """The metadata's bytes signed by *signers*, which may be none (the others sign it offline)."""
+    from tuf.api.metadata import Metadata
+
+    metadata: Metadata[Any] = Metadata[Any](signed)
+    for each in signers:
+        metadata.sign(each, append=True)
+    return dumps(metadata)
+
+
+def load_private_pem(data: bytes, password: bytes | None = None) -> CryptoSigner:
+    """A signer from an Ed25519 private key in PEM (PKCS#8); ValueError names what is wrong."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from securesystemslib.signer import CryptoSigner, SSlibKey
+
+    try:
+        private = load_pem_private_key(data, password=password)
+    except TypeError as exc:  # encrypted without a password, or a password for a clear key
+        raise ValueError(str(exc)) from None
+    except (ValueError, Exception) as exc:
+        raise ValueError(f"not a PEM private key ({type(exc).__name__})") from None
+    if not isinstance(private, Ed25519PrivateKey):
+        raise ValueError("the key is not an Ed25519 key")
+    return CryptoSigner(private, SSlibKey.from_crypto(private.public_key()))
+
+
+def load_public_pem(data: bytes) -> SSlibKey:
+    """An Ed25519 public key from PEM (SubjectPublicKeyInfo), as TUF metadata lists it."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    from securesystemslib.signer import SSlibKey
+
+    try:
+        public = load_pem_public_key(data)
+    except (ValueError, Exception) as exc:
+        raise ValueError(f"not a PEM public key ({type(exc).__name__})") from None
+    if not isinstance(public, Ed25519PublicKey):
+        raise ValueError("the key is not an Ed25519 key")
+    return SSlibKey.from_crypto(public)
+
+
+def private_pem(seed: bytes) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    return Ed25519PrivateKey.from_private_bytes(seed).private_bytes(
+        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+    )
+
+
+def public_pem(seed: bytes) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return (
+        Ed25519PrivateKey.from_private_bytes(seed)
+        .public_key()
+        .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
+
+
+def add_signature(data: bytes, signer_: CryptoSigner) -> bytes:
+    """*data* (root metadata) with one more signature by *signer_* (replacing its own earlier one).
+
+    Any Ed25519 key may sign: a retiring root key is listed only by the previous root, which the
+    file does not carry; the import counts the signatures against both roots (§5.3.4)."""
+    metadata = load(data)
+    if metadata.signed.type != "root":
+        raise ValueError(f"this is {metadata.signed.type} metadata, not root")
+    metadata.sign(signer_, append=True)
+    return dumps(metadata)
+
+
+@dataclass(frozen=True)
+class RootSignatures:
+    """How far a next root is signed: (have, need) of the previous root's keys and of its own."""
+
+    previous: tuple[int, int]
+    own: tuple[int, int]
+
+    @property
+    def complete(self) -> bool:
+        return self.previous[0] >= self.previous[1] and self.own[0] >= self.own[1]
+
+    def describe(self) -> str:
+        return (
+            f"{self.previous[0]} of the {self.previous[1]} signatures the previous root requires, "
+            f"{self.own[0]} of the {self.own[1]} the new root requires"
+        )
+
+
+def root_signatures(trusted: bytes, new: bytes) -> RootSignatures:
+    """Count the valid signatures on *new* by the root keys of *trusted* and of *new* (§5.3.4)."""
+    old_md, new_md = load(trusted), load(new)
+    previous = old_md.signed.get_verification_result("root", new_md.signed_bytes, new_md.signatures)
+    own = new_md.signed.get_verification_result("root", new_md.signed_bytes, new_md.signatures)
+    return RootSignatures(
+        previous=(len(previous.signed), previous.threshold), own=(len(own.signed), own.threshold)
+    )

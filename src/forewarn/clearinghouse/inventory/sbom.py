@@ -27,7 +27,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -385,8 +385,47 @@ def _cyclonedx_validator(spec_version: str) -> Any:
     return validator_class(schema, registry=registry, format_checker=Draft7Validator.FORMAT_CHECKER)
 
 
-def cyclonedx_schema_problems(text: str, spec_version: str, *, limit: int = 100) -> list[Problem]:
-    """Every violation of the CycloneDX JSON Schema of *spec_version* in the JSON *text*."""
+#: The schema files of one CycloneDX version, as ``$ref`` names them (relative to the root's ``$id``).
+_CDX_SHARED = (
+    "spdx.SNAPSHOT.schema.json",
+    "jsf-0.82.SNAPSHOT.schema.json",
+    "cryptography-defs.SNAPSHOT.schema.json",
+)
+
+
+@lru_cache(maxsize=4)
+def _cyclonedx_check(spec_version: str) -> Callable[[Any], bool] | None:
+    """The compiled valid / not-valid check (:mod:`._cdxschema`) of the same schema, format checker and
+    ``uniqueItems`` as :func:`_cyclonedx_validator`; ``None`` when it cannot be compiled (then
+    ``jsonschema`` alone validates: slower, never more lenient)."""
+    from importlib import resources
+
+    from jsonschema.validators import Draft7Validator
+
+    from forewarn.clearinghouse.inventory._cdxschema import UnsupportedSchema, compile_cyclonedx
+
+    root = f"bom-{spec_version}.SNAPSHOT.schema.json"
+    try:
+        files = resources.files("cyclonedx.schema._res")
+        documents = {
+            name: json.loads(files.joinpath(name).read_text("utf-8"))
+            for name in (root, *_CDX_SHARED)
+            if name == root or files.joinpath(name).is_file()
+        }
+        return compile_cyclonedx(root, documents, conforms=Draft7Validator.FORMAT_CHECKER.conforms)
+    except (ModuleNotFoundError, FileNotFoundError, UnsupportedSchema):
+        return None
+
+
+def cyclonedx_schema_problems(
+    text: str, spec_version: str, *, limit: int = 100, doc: Mapping[str, Any] | None = None
+) -> list[Problem]:
+    """Every violation of the CycloneDX JSON Schema of *spec_version* in the JSON *text* (*doc*, when
+    given, is *text* already parsed: the compiled check reads it, and only a document it finds
+    invalid is walked by ``jsonschema`` for its problems)."""
+    check = _cyclonedx_check(spec_version)
+    if check is not None and check(doc if doc is not None else json.loads(text)):
+        return []
     validator = _cyclonedx_validator(spec_version)
     if validator is not None:
         errors: Iterable[Any] = validator.iter_errors(json.loads(text))
@@ -441,7 +480,7 @@ def parse_cyclonedx_json(doc: Mapping[str, Any], *, text: str | None = None) -> 
             raise InvalidSbom(
                 "BOM nests components too deeply", problems=[Problem(path, f"deeper than {MAX_NESTING}")]
             )
-    problems = cyclonedx_schema_problems(text if text is not None else json.dumps(doc), spec)
+    problems = cyclonedx_schema_problems(text if text is not None else json.dumps(doc), spec, doc=doc)
     if problems:
         raise InvalidSbom(f"BOM does not match the CycloneDX {spec} schema", problems=problems)
     found = _Collector()

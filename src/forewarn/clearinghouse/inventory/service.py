@@ -15,10 +15,11 @@ Services never commit: the entry point owns the transaction.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import delete, insert, or_, select, text, tuple_
+from sqlalchemy import delete, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forewarn.accounts.schemas import Principal
@@ -146,6 +147,16 @@ def _check_name(name: str) -> str:
     return cleaned
 
 
+_INSERT_COMPONENTS = text(
+    "INSERT INTO ch_components (id, asset_id, organisation_id, ecosystem, base_ecosystem, package, version,"
+    " name, purl, ref, source_package, source_version, location)"
+    " SELECT gen_random_uuid(), :asset, :org, r.ecosystem, r.base, r.package, r.version, r.name, r.purl,"
+    " r.ref, r.spkg, r.sver, r.location FROM jsonb_to_recordset(CAST(:rows AS jsonb))"
+    " AS r(ecosystem text, base text, package text, version text, name text, purl text, ref text,"
+    " spkg text, sver text, location text)"
+)
+
+
 async def upload_sbom(
     session: AsyncSession,
     *,
@@ -184,30 +195,31 @@ async def upload_sbom(
     await session.execute(delete(Component).where(Component.asset_id == asset.id))
     rows = [
         {
-            "id": uuid.uuid4(),
-            "asset_id": asset.id,
-            "organisation_id": org,
             "ecosystem": c.ecosystem,
-            "base_ecosystem": split_ecosystem(c.ecosystem)[0] if c.ecosystem else "",
+            "base": split_ecosystem(c.ecosystem)[0] if c.ecosystem else "",
             "package": c.package,
             "version": c.version,
             "name": c.display(),
             "purl": c.purl,
             "ref": c.ref,
-            "source_package": c.source_package,
-            "source_version": c.source_version,
+            "spkg": c.source_package,
+            "sver": c.source_version,
             "location": c.location,
         }
         for c in inventory.components
     ]
-    if rows:
-        await session.execute(insert(Component), rows)
+    if rows:  # one statement, its rows as one JSON parameter (one round trip, no per-value adaptation)
+        await session.execute(
+            _INSERT_COMPONENTS,
+            {"asset": asset.id, "org": org, "rows": json.dumps(rows, ensure_ascii=False)},
+        )
     out = UploadOut(asset=_asset_out(asset), replaced=replaced, components=len(rows), unscannable=unscannable)
     return out, asset.id
 
 
 def _component_out(row: Component) -> ComponentOut:
-    return ComponentOut(
+    # Read back from the table the upload validated: constructed without validating again.
+    return ComponentOut.model_construct(
         id=row.id,
         asset_id=row.asset_id,
         organisation_id=row.organisation_id,
@@ -226,8 +238,24 @@ async def asset_components(session: AsyncSession, *, asset_id: uuid.UUID) -> lis
     """Every stored component of one asset (for matching a new SBOM; the caller checked access)."""
     if await session.get(Asset, asset_id) is None:
         raise NotFound("no such asset")
-    rows = await session.scalars(select(Component).where(Component.asset_id == asset_id))
-    return [_component_out(r) for r in rows]
+    # Columns, not ORM objects: a thousand components need no identity map (nor its cleanup).
+    rows = await session.execute(select(*_COMPONENT_COLUMNS).where(Component.asset_id == asset_id))
+    return [ComponentOut.model_construct(**row._asdict()) for row in rows]
+
+
+_COMPONENT_COLUMNS = (
+    Component.id,
+    Component.asset_id,
+    Component.organisation_id,
+    Component.ecosystem,
+    Component.package,
+    Component.version,
+    Component.name,
+    Component.purl,
+    Component.ref,
+    Component.source_package,
+    Component.source_version,
+)
 
 
 async def components_for_keys(

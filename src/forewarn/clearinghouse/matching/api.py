@@ -1,5 +1,6 @@
 """JSON API of matches: an operator's own matches and their status (``/api/v1/operator/matches``), its
-state as VEX (export and import, ``/api/v1/operator/vex``), the stateless scan (``/api/v1/scan``) and
+state as VEX (export and import, ``/api/v1/operator/vex``; the imported statements it keeps,
+``/api/v1/operator/vex-statements``), the stateless scan (``/api/v1/scan``) and
 the clearinghouse's sector-wide exposure (``/api/v1/clearinghouse/exposure``, analysts)."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from forewarn.accounts.http import require
@@ -24,6 +25,7 @@ from forewarn.clearinghouse.matching.records import (
     StatusIn,
     VexFormat,
     VexImportOut,
+    VexStatementOut,
 )
 from forewarn.core.errors import InvalidInput, Problem
 from forewarn.core.http import RuntimeDep, Session
@@ -109,11 +111,25 @@ async def export_vex(
 @router.post("/operator/vex", response_model=VexImportOut)
 async def import_vex(request: Request, session: Session, actor: Operator) -> VexImportOut:
     """Apply a VEX document (CycloneDX VEX, OpenVEX or CSAF VEX; the body, or a multipart file
-    ``vex``) to your matches' statuses."""
+    ``vex``) to your matches' statuses, and keep its statements to decide your later matches too."""
     from forewarn.clearinghouse.matching.vex import MAX_VEX_BYTES
 
     raw = await read_body(request, field="vex", limit=MAX_VEX_BYTES)
     return await service.import_vex(session, raw=raw, actor=actor)
+
+
+@router.get("/operator/vex-statements", response_model=list[VexStatementOut])
+async def list_vex_statements(session: Session, actor: Operator) -> list[VexStatementOut]:
+    """The VEX statements your organisation imported, which keep deciding your new matches (a new
+    advisory published, an SBOM uploaded again); newest import first."""
+    return await service.list_vex_statements(session, actor=actor)
+
+
+@router.delete("/operator/vex-statements/{statement_id}", status_code=204)
+async def delete_vex_statement(session: Session, actor: Operator, statement_id: uuid.UUID) -> Response:
+    """Forget one stored statement: it no longer decides later matches (statuses it set stay)."""
+    await service.delete_vex_statement(session, statement_id=statement_id, actor=actor)
+    return Response(status_code=204)
 
 
 @router.post("/scan", response_model=ScanOut)

@@ -12,7 +12,12 @@ Invariants:
   records may be replaced, and a match outlives the row that found it;
 - an exposure snapshot holds, for one day, one advisory and one sector, the open matches and the
   operators with open matches as last counted that day (the periodic ``matching:snapshot_exposure``
-  job rewrites the day's rows as a whole); past days are never rewritten.
+  job rewrites the day's rows as a whole); past days are never rewritten;
+- an operator's VEX statement is stored as its document said it (one row per statement, in document
+  order, with the document's digest and when and by whom it was imported) and belongs to that
+  organisation alone; ``asset_id`` is set when every product it names is one asset's
+  (forewarn's ``urn:forewarn:asset:`` references), and then it speaks for that asset only.
+  Deleting a statement stops it applying to later matches; statuses it set stay the operator's.
 """
 
 from __future__ import annotations
@@ -86,3 +91,34 @@ class ExposureSnapshot(Base):
     open_matches: Mapped[int] = mapped_column(Integer)
     open_operators: Mapped[int] = mapped_column(Integer)
     taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VexStatementRow(IdMixin, CreatedMixin, Base):
+    """One VEX statement an operator imported, kept to decide its later matches too."""
+
+    __tablename__ = "ch_vex_statements"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('not_affected', 'affected', 'fixed', 'under_investigation')", name="status_known"
+        ),
+        Index("ix_ch_vex_statements_ids", "ids", postgresql_using="gin"),
+    )
+
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    asset_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ch_assets.id", ondelete="CASCADE"))
+    imported_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    document_name: Mapped[str | None] = mapped_column(String(255))
+    ordinal: Mapped[int] = mapped_column(Integer)
+    vulnerability: Mapped[str] = mapped_column(String(255))
+    #: The vulnerability and its aliases (what an advisory's ids are compared with).
+    ids: Mapped[list[str]] = mapped_column(ARRAY(String(255)))
+    status: Mapped[str] = mapped_column(String(30))
+    products: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    justification: Mapped[str | None] = mapped_column(String(100))
+    impact: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str | None] = mapped_column(Text)
+    stated_at: Mapped[datetime | None]
+    source: Mapped[str] = mapped_column(Text, default="")

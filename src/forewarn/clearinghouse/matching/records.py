@@ -21,6 +21,7 @@ __all__ = [
     "StatusIn",
     "VexFormat",
     "VexImportOut",
+    "VexStatementOut",
 ]
 
 
@@ -126,6 +127,29 @@ class VexImportOut(BaseModel):
     #: Matches a statement applies to that already had that status.
     unchanged: int
     skipped: list[VexSkipped]
+    #: Statements stored to decide the organisation's later matches too (as listed by
+    #: ``GET /api/v1/operator/vex/statements``).
+    stored: int = 0
+
+
+class VexStatementOut(BaseModel):
+    """One VEX statement an operator imported and forewarn keeps applying to its new matches."""
+
+    id: uuid.UUID
+    vulnerability: str
+    ids: list[str]
+    status: str
+    justification: str | None
+    impact: str | None
+    action: str | None
+    products: list[str]
+    #: The one asset the statement speaks for (its products are that asset's components), if any.
+    asset_id: uuid.UUID | None
+    asset_name: str | None
+    stated_at: datetime | None
+    document_sha256: str
+    document_name: str | None
+    imported_at: datetime
 
 
 class ScanPackage(BaseModel):

@@ -31,9 +31,10 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from functools import lru_cache
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,7 +47,7 @@ from forewarn.clearinghouse.inventory import service as inventory
 from forewarn.clearinghouse.inventory.records import ComponentOut, PackageIdentity
 from forewarn.clearinghouse.matching import policy
 from forewarn.clearinghouse.matching.engine import AdvisoryIndex, Match, match_components, package_keys
-from forewarn.clearinghouse.matching.models import ExposureSnapshot
+from forewarn.clearinghouse.matching.models import ExposureSnapshot, VexStatementRow
 from forewarn.clearinghouse.matching.models import Match as MatchRow
 from forewarn.clearinghouse.matching.records import (
     OPEN_STATUSES,
@@ -62,18 +63,25 @@ from forewarn.clearinghouse.matching.records import (
     VexFormat,
     VexImportOut,
     VexSkipped,
+    VexStatementOut,
 )
 from forewarn.core.clock import utcnow
-from forewarn.core.errors import Forbidden, NotFound
+from forewarn.core.errors import Forbidden, InvalidInput, NotFound, Problem
+
+if TYPE_CHECKING:
+    from forewarn.clearinghouse.matching.vex import VexStatement
 
 __all__ = [
     "MATCH_ADVISORY_TASK",
     "advisory_index",
+    "apply_stored_vex",
+    "delete_vex_statement",
     "export_vex",
     "exposure",
     "exposure_history",
     "import_vex",
     "list_matches",
+    "list_vex_statements",
     "match_advisory",
     "match_asset",
     "published_advisories",
@@ -101,26 +109,77 @@ async def published_advisories(session: AsyncSession) -> list[Advisory]:
     return [from_osv(record) for record in await advisories.osv_records(session)]
 
 
-#: The process's advisory index and the newest publication it includes (id, modified).
-_INDEX: dict[str, tuple[tuple[str, datetime] | None, AdvisoryIndex]] = {}
+# The server's advisory index is kept current by what changed, never rebuilt on a publication. Read by
+# table name (as ``_known_exploited`` reads the KEV catalogue): the advisories service lists every
+# record or one, and the index needs "what changed since" on the ``modified`` index.
+_WINDOW = text(
+    "SELECT id, modified FROM ch_public_advisories WHERE source = 'forewarn' AND modified >= :since"
+)
+_RECORDS = text("SELECT osv FROM ch_public_advisories WHERE source = 'forewarn' AND id = ANY(:ids)")
+#: How long a publishing transaction may take between taking its ``modified`` (the time of
+#: publication) and committing, and still be seen: each refresh looks at the records modified since
+#: its previous refresh minus this long, so one that committed late, behind a newer one, is not missed.
+LOOKBACK = timedelta(minutes=10)
+
+
+class _ServerIndex:
+    """The process's index, when it was last brought up to date, and the (id, ``modified``) of the
+    records it holds that were modified within :data:`LOOKBACK` before that (what the next refresh
+    compares against)."""
+
+    __slots__ = ("checked", "index", "recent")
+
+    def __init__(self, index: AdvisoryIndex, checked: datetime, recent: dict[str, datetime]) -> None:
+        self.index, self.checked, self.recent = index, checked, recent
+
+
+_INDEX: dict[str, _ServerIndex] = {}
+
+
+async def _window(session: AsyncSession, since: datetime) -> list[tuple[str, datetime]]:
+    return [(r[0], r[1]) for r in (await session.execute(_WINDOW, {"since": since})).all()]
+
+
+async def _changed_records(session: AsyncSession, ids: Sequence[str]) -> list[Advisory]:
+    from forewarn.clearinghouse.advisories.osv import from_osv
+
+    return [from_osv(doc) for doc in (await session.scalars(_RECORDS, {"ids": list(ids)}))] if ids else []
 
 
 async def advisory_index(session: AsyncSession) -> AdvisoryIndex:
-    """Every published advisory, indexed; rebuilt only when a newer publication or revision exists.
+    """Every published advisory, indexed; built once per process, then kept current incrementally.
 
-    Publishing and revising both set ``modified`` to the time of publication, so the newest
-    (``modified``, id) changes whenever the set of published advisories does. A publication that
-    commits after an upload's index was read is still matched against that upload by its own
-    ``matching:match_advisory`` job (which reads the committed components).
+    Publishing, revising and withdrawing all set ``modified`` to the time of publication, so a
+    record published or changed since the last refresh has a ``modified`` after that refresh minus
+    :data:`LOOKBACK` (the longest a publishing transaction is expected to take), and an (id,
+    ``modified``) the index does not hold: each such record is added, replaced or (withdrawn)
+    removed in the index, and only its packages are ranked again. One indexed range query on
+    ``modified`` answers "nothing new" (the last minutes' publications, not the whole table). A
+    record the index holds from that window that is gone (a rolled-back transaction's, in tests)
+    makes it rebuild from scratch. A publication that commits after an upload's index was read is
+    still matched against that upload by its own ``matching:match_advisory`` job (which reads the
+    committed components).
     """
-    newest = await advisories.list_public(session, limit=1)
-    signature = (newest[0].id, newest[0].modified) if newest else None
-    cached = _INDEX.get("published")
-    if cached is not None and cached[0] == signature:
-        return cached[1]
+    held = _INDEX.get("published")
+    now = utcnow()  # before reading: whatever commits later is seen by the next refresh
+    if held is not None:
+        rows = await _window(session, held.checked - LOOKBACK)
+        present = dict(rows)
+        if all(present.get(i) is not None and present[i] >= m for i, m in held.recent.items()):
+            changed = [i for i, m in rows if held.recent.get(i) != m]
+            if changed:
+                for advisory in await _changed_records(session, changed):
+                    held.index.add(advisory)  # a withdrawn revision removes the record (OSV §withdrawn)
+                held.index.rank_all()  # only the packages just changed are ranked again
+            held.checked = max(held.checked, now)
+            held.recent = {i: m for i, m in rows if m >= held.checked - LOOKBACK}
+            return held.index
+    # Built from scratch: the window is read before the records, so that a record committed in
+    # between is (at worst) applied again by the next refresh, never missed.
+    rows = await _window(session, now - LOOKBACK)
     index = AdvisoryIndex.build(await published_advisories(session))
     index.rank_all()
-    _INDEX["published"] = (signature, index)
+    _INDEX["published"] = _ServerIndex(index, now, dict(rows))
     return index
 
 
@@ -162,14 +221,29 @@ async def _known_exploited(session: AsyncSession, advisory_ids: Iterable[Advisor
 
 
 def _remediation(advisory: Advisory, fixed: Sequence[str]) -> str:
-    """Digest of what the advisory tells this package's users to do (CSAF §9.1.17)."""
-    payload = {
-        "fixed": list(fixed),
-        "remediations": [
-            {"category": r.category.value, "details": r.details, "url": r.url} for r in advisory.remediations
-        ],
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    """Digest of what the advisory tells this package's users to do (CSAF §9.1.17): SHA-256 of the
+    JSON ``{"fixed": [...], "remediations": [...]}`` (keys sorted, ``json.dumps`` defaults)."""
+    # Written as json.dumps(payload, sort_keys=True, default=str) writes the whole payload, with the
+    # remediations part serialised once per distinct content (a new SBOM digests thousands of matches).
+    key = tuple((r.category.value, r.details, r.url) for r in advisory.remediations)
+    remediations = _REMEDIATIONS.get(key)
+    if remediations is None:
+        if len(_REMEDIATIONS) > 10_000:
+            _REMEDIATIONS.clear()
+        remediations = _REMEDIATIONS[key] = json.dumps(
+            [{"category": c, "details": d, "url": u} for c, d, u in key], sort_keys=True, default=str
+        )
+    text_ = f'{{"fixed": {_json_list(tuple(fixed))}, "remediations": {remediations}}}'
+    return hashlib.sha256(text_.encode()).hexdigest()
+
+
+@lru_cache(maxsize=65_536)
+def _json_list(items: tuple[str, ...]) -> str:
+    return json.dumps(list(items), default=str)
+
+
+#: The remediations part of the payload, serialised, by its content.
+_REMEDIATIONS: dict[tuple[tuple[str, str, object], ...], str] = {}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -182,10 +256,14 @@ def _key(asset_id: uuid.UUID, advisory_id: str, c: ComponentOut) -> tuple[uuid.U
 
 
 async def _record(
-    session: AsyncSession, found: Sequence[Match[ComponentOut]], existing: Sequence[MatchRow]
+    session: AsyncSession,
+    found: Sequence[Match[ComponentOut]],
+    existing: Sequence[MatchRow],
+    *,
+    now: datetime,
 ) -> tuple[int, set[tuple[uuid.UUID, str, str, str, str]]]:
-    """Insert new matches and refresh known ones; returns (new or reopened, keys seen)."""
-    now = utcnow()
+    """Insert new matches (``created_at`` *now*) and refresh known ones; returns (new or reopened,
+    keys seen)."""
     held = {(m.asset_id, m.advisory_id, m.ecosystem, m.package, m.version): m for m in existing}
     exploited = await _known_exploited(session, {m.advisory.id: m.advisory for m in found}.values())
     seen: set[tuple[uuid.UUID, str, str, str, str]] = set()
@@ -219,7 +297,6 @@ async def _record(
         if row is None:
             fresh.append(
                 {
-                    "id": uuid.uuid4(),
                     "organisation_id": c.organisation_id,
                     "asset_id": c.asset_id,
                     "advisory_id": m.advisory.id,
@@ -227,12 +304,6 @@ async def _record(
                     "package": c.package,
                     "version": c.version,
                     "remediation": remediation,
-                    "status": MatchStatus.OPEN.value,
-                    "justification": None,
-                    "note": None,
-                    "alerted_at": now,
-                    "status_changed_at": now,
-                    "created_at": now,
                     **values,
                 }
             )
@@ -247,45 +318,26 @@ async def _record(
                 row.status = MatchStatus.OPEN.value
                 row.status_changed_at = now
                 row.note = "Reopened: the advisory's remediation changed."
-    if fresh:  # one statement for every new match, its rows as arrays (one round trip, one plan)
-        columns = {
-            "id": "id",
-            "org": "organisation_id",
-            "asset": "asset_id",
-            "advisory": "advisory_id",
-            "eco": "ecosystem",
-            "pkg": "package",
-            "ver": "version",
-            "cname": "component_name",
-            "purl": "purl",
-            "via": "via",
-            "remediation": "remediation",
-            "summary": "summary",
-            "score": "severity_score",
-            "rating": "severity_rating",
-            "kev": "known_exploited",
-        }
-        params: dict[str, object] = {name: [row[column] for row in fresh] for name, column in columns.items()}
-        params["fixed"] = [json.dumps(row["fixed"]) for row in fresh]
-        params["now"] = now
-        await session.execute(text(_INSERT_FRESH), params)
+    if fresh:  # one statement for every new match, its rows as one JSON parameter (one round trip)
+        await session.execute(
+            text(_INSERT_FRESH), {"rows": json.dumps(fresh, default=str, ensure_ascii=False), "now": now}
+        )
     return alerted + len(fresh), seen
 
 
+# ``jsonb_to_recordset`` reads the rows (JSON arrays become the ``fixed`` text arrays): adapting ten
+# thousand values per column one by one in the driver costs more than the insert itself.
 _INSERT_FRESH = (
     "INSERT INTO ch_matches (id, organisation_id, asset_id, advisory_id, ecosystem, package, version,"
     " component_name, purl, via, fixed, remediation, summary, severity_score, severity_rating,"
     " known_exploited, status, alerted_at, status_changed_at, created_at)"
-    " SELECT r.id, r.org, r.asset, r.advisory, r.eco, r.pkg, r.ver, r.cname, r.purl, r.via,"
-    " ARRAY(SELECT jsonb_array_elements_text(CAST(r.fixed AS jsonb))), r.remediation, r.summary, r.score,"
-    " r.rating, r.kev, 'open', :now, :now, :now"
-    " FROM unnest(CAST(:id AS uuid[]), CAST(:org AS uuid[]), CAST(:asset AS uuid[]),"
-    " CAST(:advisory AS text[]), CAST(:eco AS text[]), CAST(:pkg AS text[]), CAST(:ver AS text[]),"
-    " CAST(:cname AS text[]), CAST(:purl AS text[]), CAST(:via AS text[]), CAST(:fixed AS text[]),"
-    " CAST(:remediation AS text[]), CAST(:summary AS text[]), CAST(:score AS float8[]),"
-    " CAST(:rating AS text[]), CAST(:kev AS boolean[]))"
-    " AS r(id, org, asset, advisory, eco, pkg, ver, cname, purl, via, fixed, remediation, summary, score,"
-    " rating, kev)"
+    " SELECT gen_random_uuid(), r.organisation_id, r.asset_id, r.advisory_id, r.ecosystem, r.package,"
+    " r.version, r.component_name, r.purl, r.via, r.fixed, r.remediation, r.summary, r.severity_score,"
+    " r.severity_rating, r.known_exploited, 'open', :now, :now, :now"
+    " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(organisation_id uuid, asset_id uuid,"
+    " advisory_id text, ecosystem text, package text, version text, component_name text, purl text,"
+    " via text, fixed text[], remediation text, summary text, severity_score float8,"
+    " severity_rating text, known_exploited boolean)"
     " ON CONFLICT ON CONSTRAINT uq_ch_matches_identity DO NOTHING"
 )
 
@@ -306,27 +358,32 @@ _CAND = (
 # Reads inventory's ``ch_components`` by table name (as cross-domain foreign keys do): the set-based
 # form is what keeps a popular package's publication in the database instead of in Python.
 _INSERT = (
-    # The candidates are the components at an affected (base ecosystem, package, version), read from
-    # inventory's covering index alone (index-only scans: the columns below are all it holds) or,
-    # for the rare component too long for it, from the small index of long rows; then hash-joined
-    # with the affected identities (source fields included), whose fixed versions are turned into
-    # an array once each, not once per match.
-    "WITH v AS MATERIALIZED (SELECT v.*, ARRAY(SELECT jsonb_array_elements_text(CAST(v.fixed AS jsonb)))"
-    " AS fixed_versions FROM @UNNEST),"
-    " k AS MATERIALIZED (SELECT DISTINCT v.base, v.pkg, v.ver FROM v),"
-    " cand AS MATERIALIZED (@CAND WHERE @COMPACT UNION ALL @CAND WHERE NOT @COMPACT)"
-    " INSERT INTO ch_matches (id, organisation_id, asset_id, advisory_id, ecosystem, package, version,"
-    " component_name, purl, via, fixed, remediation, summary, severity_score, severity_rating,"
-    " known_exploited, status, alerted_at, status_changed_at, created_at)"
-    " SELECT DISTINCT ON (c.asset_id, c.ecosystem, c.package, c.version)"
-    " gen_random_uuid(), c.organisation_id, c.asset_id, :advisory, c.ecosystem, c.package, c.version,"
-    " COALESCE(c.name, c.package), c.purl, v.via,"
-    " v.fixed_versions, v.remediation, :summary, :score, :rating, :kev, 'open', :now, :now, :now"
-    " FROM cand c JOIN v ON c.package = v.pkg AND c.ecosystem = v.eco AND c.version = v.ver"
-    " AND c.source_package IS NOT DISTINCT FROM v.spkg AND c.source_version IS NOT DISTINCT FROM v.sver"
-    " ORDER BY c.asset_id, c.ecosystem, c.package, c.version"
-    " ON CONFLICT ON CONSTRAINT uq_ch_matches_identity DO NOTHING"
-).replace("@CAND", _CAND).replace("@COMPACT", inventory.compact("c")).replace("@UNNEST", _UNNEST)
+    (
+        # The candidates are the components at an affected (base ecosystem, package, version), read from
+        # inventory's covering index alone (index-only scans: the columns below are all it holds) or,
+        # for the rare component too long for it, from the small index of long rows; then hash-joined
+        # with the affected identities (source fields included), whose fixed versions are turned into
+        # an array once each, not once per match.
+        "WITH v AS MATERIALIZED (SELECT v.*, ARRAY(SELECT jsonb_array_elements_text(CAST(v.fixed AS jsonb)))"
+        " AS fixed_versions FROM @UNNEST),"
+        " k AS MATERIALIZED (SELECT DISTINCT v.base, v.pkg, v.ver FROM v),"
+        " cand AS MATERIALIZED (@CAND WHERE @COMPACT UNION ALL @CAND WHERE NOT @COMPACT)"
+        " INSERT INTO ch_matches (id, organisation_id, asset_id, advisory_id, ecosystem, package, version,"
+        " component_name, purl, via, fixed, remediation, summary, severity_score, severity_rating,"
+        " known_exploited, status, alerted_at, status_changed_at, created_at)"
+        " SELECT DISTINCT ON (c.asset_id, c.ecosystem, c.package, c.version)"
+        " gen_random_uuid(), c.organisation_id, c.asset_id, :advisory, c.ecosystem, c.package, c.version,"
+        " COALESCE(c.name, c.package), c.purl, v.via,"
+        " v.fixed_versions, v.remediation, :summary, :score, :rating, :kev, 'open', :now, :now, :now"
+        " FROM cand c JOIN v ON c.package = v.pkg AND c.ecosystem = v.eco AND c.version = v.ver"
+        " AND c.source_package IS NOT DISTINCT FROM v.spkg AND c.source_version IS NOT DISTINCT FROM v.sver"
+        " ORDER BY c.asset_id, c.ecosystem, c.package, c.version"
+        " ON CONFLICT ON CONSTRAINT uq_ch_matches_identity DO NOTHING"
+    )
+    .replace("@CAND", _CAND)
+    .replace("@COMPACT", inventory.compact("c"))
+    .replace("@UNNEST", _UNNEST)
+)
 # Known matches whose remediation changed: re-alert, and reopen those marked fixed (CSAF §9.1.17).
 _REALERT = (
     "UPDATE ch_matches m SET remediation = v.remediation, alerted_at = :now,"
@@ -393,7 +450,37 @@ async def match_advisory(session: AsyncSession, *, advisory_id: str) -> int:
         text(_REALERT), params | {"reopened": "Reopened: the advisory's remediation changed."}
     )
     inserted = await session.execute(text(_INSERT), params)
+    await _apply_stored_to_new(session, advisory, now=cast("datetime", params["now"]))
     return int(getattr(realerted, "rowcount", 0)) + int(getattr(inserted, "rowcount", 0))
+
+
+async def _keeps_statements(session: AsyncSession, organisations: Sequence[uuid.UUID]) -> bool:
+    found = await session.scalar(
+        select(VexStatementRow.id).where(VexStatementRow.organisation_id.in_(list(organisations))).limit(1)
+    )
+    return found is not None
+
+
+async def _apply_stored_to_new(session: AsyncSession, advisory: Advisory, *, now: datetime) -> None:
+    """The stored VEX statements naming *advisory* decide its new matches (those created *now*) in
+    their organisations: one indexed lookup by id when no operator stated anything about it."""
+    orgs = list(
+        await session.scalars(
+            select(VexStatementRow.organisation_id)
+            .where(VexStatementRow.ids.overlap(list(advisory.all_ids())))
+            .distinct()
+        )
+    )
+    if not orgs:
+        return
+    fresh = await session.scalars(
+        select(MatchRow).where(
+            MatchRow.advisory_id == advisory.id,
+            MatchRow.organisation_id.in_(orgs),
+            MatchRow.created_at == now,
+        )
+    )
+    await apply_stored_vex(session, matches=list(fresh), advisories_by_id={advisory.id: advisory})
 
 
 async def match_asset(
@@ -408,9 +495,16 @@ async def match_asset(
     components = await inventory.asset_components(session, asset_id=asset_id)
     report = match_components(index, components)
     existing = list(await session.scalars(select(MatchRow).where(MatchRow.asset_id == asset_id)))
-    await _record(session, list(report.matches), existing)
-    seen = {_key(m.component.asset_id, m.advisory.id, m.component) for m in report.matches}
     now = utcnow()
+    _, seen = await _record(session, list(report.matches), existing, now=now)
+    if report.matches and await _keeps_statements(session, [report.matches[0].component.organisation_id]):
+        # The operator's stored VEX decides the new matches (issue 6 §3).
+        fresh = await session.scalars(
+            select(MatchRow).where(MatchRow.asset_id == asset_id, MatchRow.created_at == now)
+        )
+        await apply_stored_vex(
+            session, matches=list(fresh), advisories_by_id={m.advisory.id: m.advisory for m in report.matches}
+        )
     for row in existing:
         key = (row.asset_id, row.advisory_id, row.ecosystem, row.package, row.version)
         if key not in seen and row.status != MatchStatus.FIXED.value:
@@ -627,59 +721,195 @@ def _read_csaf(raw: bytes) -> tuple[Publication, Sequence[Advisory]]:
     return document.publication, document.advisories
 
 
-async def import_vex(session: AsyncSession, *, raw: bytes, actor: Principal) -> VexImportOut:
-    """Apply a VEX document (CycloneDX VEX, OpenVEX or CSAF VEX) to the caller's matches.
+_ASSET_URN = "urn:forewarn:asset:"
+#: Most VEX statements one organisation keeps (CONVENTIONS §8): past it, an import is refused until
+#: older statements are deleted.
+MAX_STORED_STATEMENTS = 200_000
 
-    The document is validated completely before any match changes. A statement applies to a match
+
+def _scoped(product: str) -> bool:
+    return product.startswith(_ASSET_URN)
+
+
+def _asset_of(product: str) -> uuid.UUID | None:
+    """The asset a forewarn asset-scoped reference (:func:`.vexexport.component_ref`) names."""
+    if not _scoped(product):
+        return None
+    try:
+        return uuid.UUID(product.removeprefix(_ASSET_URN).split(":", 1)[0])
+    except ValueError:
+        return None
+
+
+class _Decider:
+    """Which of some VEX statements (in the order given: later ones win ties) decides a match.
+
+    A statement scoped to an asset (forewarn's export) speaks for that asset only: its purls are
+    there for other tools, and must not reach the same package on another asset; it applies through
+    the component's asset-scoped reference. Other statements apply as at match time (:class:`~.vex.VexIndex`).
+    """
+
+    def __init__(self, statements: Sequence[VexStatement]) -> None:
+        from forewarn.clearinghouse.matching.vex import VexIndex
+
+        self.scoped: dict[str, list[tuple[int, VexStatement]]] = defaultdict(list)
+        for order, statement in enumerate(statements):
+            for product in statement.products:
+                if _scoped(product):
+                    self.scoped[product].append((order, statement))
+        self.index = VexIndex(s for s in statements if not any(_scoped(p) for p in s.products))
+
+    def decisive(self, row: MatchRow, advisory: Advisory | None) -> VexStatement | None:
+        from forewarn.clearinghouse.matching import vexexport
+
+        floor = datetime.min.replace(tzinfo=UTC)
+        ids = set(advisory.all_ids()) if advisory is not None else {row.advisory_id}
+        ref = vexexport.component_ref(row.asset_id, row.ecosystem, row.package, row.version)
+        own = [
+            (s.timestamp or floor, order, s) for order, s in self.scoped.get(ref, ()) if ids & set(s.ids())
+        ]
+        if own:
+            return max(own, key=lambda e: e[:2])[2]
+        if advisory is not None:
+            return self.index.decisive(_Held(row, ref), advisory)
+        return None
+
+
+def _decide(row: MatchRow, decisive: VexStatement, now: datetime, origin: str | None = None) -> str:
+    """Set *row* as *decisive* says; returns ``applied``, ``unchanged`` or ``skipped`` (a
+    ``not_affected`` without a justification forewarn can record: never guessed)."""
+    from forewarn.clearinghouse.matching import vexexport
+
+    wanted = vexexport.status_of(decisive)
+    if wanted is None:
+        return "skipped"
+    status, justification = wanted
+    if row.status == status.value and row.justification == (justification.value if justification else None):
+        return "unchanged"
+    note = decisive.impact
+    if (
+        status is MatchStatus.RISK_ACCEPTED
+        and decisive.action
+        and decisive.action.startswith(vexexport.RISK_ACCEPTED)
+    ):
+        note = decisive.action.removeprefix(f"{vexexport.RISK_ACCEPTED}: will not fix.").strip() or note
+    if origin:
+        note = f"{note} ({origin})" if note else origin
+    row.status = status.value
+    row.justification = justification.value if justification else None
+    row.note = note[:2000] if note else None
+    row.status_changed_at = now
+    return "applied"
+
+
+def _as_statement(row: VexStatementRow) -> VexStatement:
+    from forewarn.clearinghouse.matching.vex import VexStatement, VexStatus
+
+    return VexStatement(
+        vulnerability=row.vulnerability,
+        status=VexStatus(row.status),
+        products=tuple(row.products),
+        aliases=tuple(i for i in row.ids if i != row.vulnerability),
+        justification=row.justification,
+        impact=row.impact,
+        action=row.action,
+        timestamp=row.stated_at,
+        source=row.source,
+    )
+
+
+async def _store_statements(
+    session: AsyncSession,
+    *,
+    raw: bytes,
+    name: str | None,
+    statements: Sequence[VexStatement],
+    actor: Principal,
+    org: uuid.UUID,
+) -> int:
+    """Keep *statements* for the organisation's later matches; a document imported again replaces
+    its earlier statements (same digest)."""
+    digest = hashlib.sha256(raw).hexdigest()
+    await session.execute(
+        delete(VexStatementRow).where(
+            VexStatementRow.organisation_id == org, VexStatementRow.document_sha256 == digest
+        )
+    )
+    held = await session.scalar(
+        select(func.count()).select_from(VexStatementRow).where(VexStatementRow.organisation_id == org)
+    )
+    if int(held or 0) + len(statements) > MAX_STORED_STATEMENTS:
+        raise InvalidInput(
+            "your organisation keeps too many VEX statements",
+            problems=[
+                Problem("vex", f"at most {MAX_STORED_STATEMENTS}: delete statements you no longer need")
+            ],
+        )
+    own_assets = {a.id for a in await inventory.list_assets(session, actor=actor)}
+    now = utcnow()
+    for order, statement in enumerate(statements):
+        assets = {a for p in statement.products if (a := _asset_of(p)) is not None}
+        scope = next(iter(assets)) if len(assets) == 1 else None
+        session.add(
+            VexStatementRow(
+                organisation_id=org,
+                asset_id=scope if scope in own_assets else None,
+                imported_by=actor.person_id,
+                document_sha256=digest,
+                document_name=name[:255] if name else None,
+                ordinal=order,
+                vulnerability=statement.vulnerability[:255],
+                ids=[i[:255] for i in dict.fromkeys(statement.ids())],
+                status=statement.status.value,
+                products=list(statement.products),
+                justification=statement.justification[:100] if statement.justification else None,
+                impact=statement.impact,
+                action=statement.action,
+                stated_at=statement.timestamp,
+                source=statement.source,
+                created_at=now,
+            )
+        )
+    await session.flush()
+    return len(statements)
+
+
+async def import_vex(
+    session: AsyncSession, *, raw: bytes, actor: Principal, name: str | None = None
+) -> VexImportOut:
+    """Apply a VEX document (CycloneDX VEX, OpenVEX or CSAF VEX) to the caller's matches, and keep
+    its statements to decide the organisation's later matches too (:func:`apply_stored_vex`).
+
+    The document is validated completely before anything changes. A statement applies to a match
     when it names one of the advisory's ids (id or alias) and the component: forewarn's asset-scoped
     reference (what :func:`export_vex` writes) first, otherwise the component's package (purl) and
     version, as at match time; of those that apply the latest decides (OpenVEX ordering). Statuses
     are mapped as :func:`.vexexport.status_of` says; a ``not_affected`` without a justification
     forewarn can record is skipped and listed, never guessed.
     """
-    from forewarn.clearinghouse.matching import vexexport
-    from forewarn.clearinghouse.matching.vex import VexIndex, VexStatement, parse_vex
+    from forewarn.clearinghouse.matching.vex import parse_vex
 
     org = _own(actor)
     statements = parse_vex(raw, read_csaf=_read_csaf)
-    scoped: dict[str, list[tuple[int, VexStatement]]] = defaultdict(list)
-    for order, statement in enumerate(statements):
-        for product in statement.products:
-            if product.startswith("urn:forewarn:asset:"):
-                scoped[product].append((order, statement))
-    # A statement scoped to an asset (forewarn's export) speaks for that asset only: its purls are
-    # there for other tools, and must not reach the same package on another asset.
-    index = VexIndex(
-        s for s in statements if not any(p.startswith("urn:forewarn:asset:") for p in s.products)
-    )
+    stored = await _store_statements(session, raw=raw, name=name, statements=statements, actor=actor, org=org)
+    decider = _Decider(statements)
     rows = list(
         await session.scalars(
             select(MatchRow).where(MatchRow.organisation_id == org).order_by(MatchRow.id).with_for_update()
         )
     )
     published: dict[str, Advisory | None] = {}
-    floor = datetime.min.replace(tzinfo=UTC)
     applied = unchanged = 0
     skipped: list[VexSkipped] = []
     now = utcnow()
     for row in rows:
         if row.advisory_id not in published:
             published[row.advisory_id] = await _published_advisory(session, row.advisory_id)
-        advisory = published[row.advisory_id]
-        ids = set(advisory.all_ids()) if advisory is not None else {row.advisory_id}
-        ref = vexexport.component_ref(row.asset_id, row.ecosystem, row.package, row.version)
-        own = [(s.timestamp or floor, order, s) for order, s in scoped.get(ref, ()) if ids & set(s.ids())]
-        decisive: VexStatement | None
-        if own:
-            decisive = max(own, key=lambda e: e[:2])[2]
-        elif advisory is not None:
-            decisive = index.decisive(_Held(row, ref), advisory)
-        else:
-            decisive = None
+        decisive = decider.decisive(row, published[row.advisory_id])
         if decisive is None:
             continue
-        wanted = vexexport.status_of(decisive)
-        if wanted is None:
+        outcome = _decide(row, decisive, now)
+        if outcome == "skipped":
             skipped.append(
                 VexSkipped(
                     match_id=row.id,
@@ -687,27 +917,104 @@ async def import_vex(session: AsyncSession, *, raw: bytes, actor: Principal) -> 
                     reason="not_affected without a justification forewarn can record (one of CISA's five)",
                 )
             )
-            continue
-        status, justification = wanted
-        if row.status == status.value and row.justification == (
-            justification.value if justification else None
-        ):
+        elif outcome == "unchanged":
             unchanged += 1
-            continue
-        note = decisive.impact
-        if (
-            status is MatchStatus.RISK_ACCEPTED
-            and decisive.action
-            and decisive.action.startswith(vexexport.RISK_ACCEPTED)
-        ):
-            note = decisive.action.removeprefix(f"{vexexport.RISK_ACCEPTED}: will not fix.").strip() or note
-        row.status = status.value
-        row.justification = justification.value if justification else None
-        row.note = note[:2000] if note else None
-        row.status_changed_at = now
-        applied += 1
+        else:
+            applied += 1
     await session.flush()
-    return VexImportOut(statements=len(statements), applied=applied, unchanged=unchanged, skipped=skipped)
+    return VexImportOut(
+        statements=len(statements), applied=applied, unchanged=unchanged, skipped=skipped, stored=stored
+    )
+
+
+async def apply_stored_vex(
+    session: AsyncSession, *, matches: Sequence[MatchRow], advisories_by_id: dict[str, Advisory]
+) -> int:
+    """Decide new *matches* by their organisations' stored VEX statements (issue 6 §3: operator VEX
+    is applied at match time); returns how many changed. The match keeps the statement's status,
+    justification and impact, and says in its note which imported statement set it."""
+    if not matches:
+        return 0
+    ids = sorted(
+        {i for a in advisories_by_id.values() for i in a.all_ids()} | {m.advisory_id for m in matches}
+    )
+    orgs = sorted({m.organisation_id for m in matches})
+    rows = list(
+        await session.scalars(
+            select(VexStatementRow)
+            .where(VexStatementRow.ids.overlap(ids), VexStatementRow.organisation_id.in_(orgs))
+            .order_by(VexStatementRow.created_at, VexStatementRow.document_sha256, VexStatementRow.ordinal)
+        )
+    )
+    if not rows:
+        return 0
+    by_org: dict[uuid.UUID, list[VexStatementRow]] = defaultdict(list)
+    for kept in rows:
+        by_org[kept.organisation_id].append(kept)
+    deciders: dict[uuid.UUID, _Decider] = {}
+    origin_of: dict[int, str] = {}  # by statement object: which import set a match
+    for org, held in by_org.items():
+        statements: list[VexStatement] = []
+        for row in held:
+            statement = _as_statement(row)
+            origin_of[id(statement)] = (
+                f"set by your VEX statement imported {row.created_at:%Y-%m-%d}"
+                f" from {row.document_name or 'document sha256:' + row.document_sha256[:12]}"
+            )
+            statements.append(statement)
+        deciders[org] = _Decider(statements)
+    now = utcnow()
+    changed = 0
+    for match in matches:
+        decider = deciders.get(match.organisation_id)
+        if decider is None:
+            continue
+        decisive = decider.decisive(match, advisories_by_id.get(match.advisory_id))
+        if decisive is not None and _decide(match, decisive, now, origin_of.get(id(decisive))) == "applied":
+            changed += 1
+    await session.flush()
+    return changed
+
+
+async def list_vex_statements(session: AsyncSession, *, actor: Principal) -> list[VexStatementOut]:
+    """The VEX statements the caller's organisation keeps, newest import first."""
+    org = _own(actor)
+    names = {a.id: a.name for a in await inventory.list_assets(session, actor=actor)}
+    rows = await session.scalars(
+        select(VexStatementRow)
+        .where(VexStatementRow.organisation_id == org)
+        .order_by(VexStatementRow.created_at.desc(), VexStatementRow.document_sha256, VexStatementRow.ordinal)
+    )
+    return [
+        VexStatementOut(
+            id=r.id,
+            vulnerability=r.vulnerability,
+            ids=list(r.ids),
+            status=r.status,
+            justification=r.justification,
+            impact=r.impact,
+            action=r.action,
+            products=list(r.products),
+            asset_id=r.asset_id,
+            asset_name=names.get(r.asset_id) if r.asset_id else None,
+            stated_at=r.stated_at,
+            document_sha256=r.document_sha256,
+            document_name=r.document_name,
+            imported_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+async def delete_vex_statement(session: AsyncSession, *, statement_id: uuid.UUID, actor: Principal) -> None:
+    """Forget one of the caller's stored statements: it no longer decides later matches (statuses it
+    already set stay, as the operator's). Another organisation's statement is not found."""
+    org = _own(actor)
+    row = await session.get(VexStatementRow, statement_id)
+    if row is None or row.organisation_id != org:
+        raise NotFound("no such VEX statement")
+    await session.delete(row)
+    await session.flush()
 
 
 # --------------------------------------------------------------------------------------------------

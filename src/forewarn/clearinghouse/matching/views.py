@@ -41,7 +41,8 @@ FLASH.update(
         "sbom-uploaded": "The SBOM is stored and matched against every published advisory.",
         "profile-saved": "Your subscriber profile is saved.",
         "match-updated": "The match's status is saved.",
-        "vex-imported": "The VEX document is applied to your matches.",
+        "vex-imported": "The VEX document is applied to your matches, and kept for your later ones.",
+        "vex-statement-deleted": "The VEX statement is deleted: it no longer decides new matches.",
     }
 )
 
@@ -79,6 +80,7 @@ async def _dashboard(
         "digests": [d.value for d in Digest],
         "statuses": STATUS_LABELS,
         "justifications": [j.value for j in Justification],
+        "vex_statements": await service.list_vex_statements(session, actor=actor),
         "error": error,
         "problems": problems or [],
     }
@@ -223,12 +225,23 @@ async def vex_upload(
         if len(raw) > MAX_VEX_BYTES:
             raise InvalidInput("the VEX document is too large", problems=[Problem("vex", "too large")])
         async with session.begin_nested():  # nothing of a refused document stays
-            await service.import_vex(session, raw=raw, actor=actor)
+            await service.import_vex(session, raw=raw, actor=actor, name=vex.filename)
     except InvalidInput as exc:
         return await _dashboard(
             request, session, actor, status=exc.status_code, error=exc.message, problems=exc.problems
         )
     return _see("/operator", "vex-imported")
+
+
+@router.post("/operator/vex-statements/{statement_id}/delete")
+async def vex_statement_delete(
+    request: Request, session: Session, actor: Operator, statement_id: uuid.UUID
+) -> Response:
+    try:
+        await service.delete_vex_statement(session, statement_id=statement_id, actor=actor)
+    except ForewarnError as exc:
+        return await _dashboard(request, session, actor, status=exc.status_code, error=exc.message)
+    return _see("/operator", "vex-statement-deleted")
 
 
 @router.get("/clearinghouse/exposure", name="exposure")

@@ -45,10 +45,10 @@ import json
 import re
 import secrets
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import rfc8785
 
@@ -137,6 +137,9 @@ _DOMAIN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _RUBRIC = re.compile(r"[a-z0-9][a-z0-9._/-]{0,127}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
+
+#: What one line of a JSON Lines file, or one element of a list in a pack body, parses to.
+_Record = TypeVar("_Record")
 
 _ITEM_FIELDS = {"id", "input", "choices", "answer", "scorer", "rubric", "domain", "difficulty"}
 _MANIFEST_FIELDS = {"format", "name", "version", "description", "classification"}
@@ -629,30 +632,16 @@ def read_directory(directory: Path) -> PackSource:
     seen: dict[str, int] = {}
     items_text = _decode_utf8(items_bytes, ITEMS_FILE, problems)
     if items_text is not None:
-        for number, line in enumerate(items_text.split("\n"), start=1):
-            if not _line_problem_free(problems):
-                break
-            if not line.strip():
-                continue
-            where = f"{ITEMS_FILE}:{number}"
-            if len(line.encode("utf-8")) > MAX_LINE_BYTES:
-                problems.add(where, f"line is longer than {MAX_LINE_BYTES} bytes")
-                continue
-            data = _load_json(line)
-            if data is _INVALID:
-                problems.add(where, "is not valid JSON (or repeats a key, or uses NaN/Infinity)")
-                continue
-            item = _parse_item(data, f"{where}:", problems)
-            if item is None:
-                continue
-            if item.id in seen:
-                problems.add(f"{where}:id", f"repeats the id of line {seen[item.id]}")
-                continue
-            seen[item.id] = number
-            items.append(item)
-            if len(items) > MAX_ITEMS:
-                problems.add(ITEMS_FILE, f"holds more than {MAX_ITEMS} items")
-                break
+        items, seen = _parse_lines(
+            items_text,
+            ITEMS_FILE,
+            problems,
+            parse=_parse_item,
+            key=lambda item: item.id,
+            key_field="id",
+            most=MAX_ITEMS,
+            noun="items",
+        )
         if not items and not problems:
             problems.add(ITEMS_FILE, "holds no items")
     rubrics = _read_rubrics(directory, problems)
@@ -675,16 +664,42 @@ def _read_rubrics(directory: Path, problems: _Problems) -> list[Rubric]:
         return []
     data = _read_limited(directory / RUBRICS_FILE, MAX_RUBRICS_FILE_BYTES, RUBRICS_FILE)
     text = _decode_utf8(data, RUBRICS_FILE, problems)
-    rubrics: list[Rubric] = []
-    seen: dict[str, int] = {}
     if text is None:
-        return rubrics
+        return []
+    rubrics, _ = _parse_lines(
+        text,
+        RUBRICS_FILE,
+        problems,
+        parse=_parse_rubric,
+        key=lambda rubric: rubric.handle,
+        key_field="handle",
+        most=MAX_RUBRICS,
+        noun="rubrics",
+    )
+    return rubrics
+
+
+def _parse_lines(
+    text: str,
+    file: str,
+    problems: _Problems,
+    *,
+    parse: Callable[[object, str, _Problems], _Record | None],
+    key: Callable[[_Record], str],
+    key_field: str,
+    most: int,
+    noun: str,
+) -> tuple[list[_Record], dict[str, int]]:
+    """A JSON Lines file: one object a line (blank lines skipped), each ``key_field`` once, at most
+    ``most`` records. Returns the records and the line number of each key; problems name file and line."""
+    records: list[_Record] = []
+    seen: dict[str, int] = {}
     for number, line in enumerate(text.split("\n"), start=1):
         if not _line_problem_free(problems):
             break
         if not line.strip():
             continue
-        where = f"{RUBRICS_FILE}:{number}"
+        where = f"{file}:{number}"
         if len(line.encode("utf-8")) > MAX_LINE_BYTES:
             problems.add(where, f"line is longer than {MAX_LINE_BYTES} bytes")
             continue
@@ -692,18 +707,35 @@ def _read_rubrics(directory: Path, problems: _Problems) -> list[Rubric]:
         if loaded is _INVALID:
             problems.add(where, "is not valid JSON (or repeats a key, or uses NaN/Infinity)")
             continue
-        rubric = _parse_rubric(loaded, f"{where}:", problems)
-        if rubric is None:
+        record = parse(loaded, f"{where}:", problems)
+        if record is None:
             continue
-        if rubric.handle in seen:
-            problems.add(f"{where}:handle", f"repeats the handle of line {seen[rubric.handle]}")
+        if (name := key(record)) in seen:
+            problems.add(f"{where}:{key_field}", f"repeats the {key_field} of line {seen[name]}")
             continue
-        seen[rubric.handle] = number
-        rubrics.append(rubric)
-        if len(rubrics) > MAX_RUBRICS:
-            problems.add(RUBRICS_FILE, f"holds more than {MAX_RUBRICS} rubrics")
+        seen[name] = number
+        records.append(record)
+        if len(records) > most:
+            problems.add(file, f"holds more than {most} {noun}")
             break
-    return rubrics
+    return records, seen
+
+
+def _parse_each(
+    raw: list[object],
+    name: str,
+    parse: Callable[[object, str, _Problems], _Record | None],
+    problems: _Problems,
+) -> list[_Record]:
+    """The records of a list in a pack body; problems name ``name[index].field``."""
+    records: list[_Record] = []
+    for index, value in enumerate(raw):
+        if not _line_problem_free(problems):
+            break
+        record = parse(value, f"{name}[{index}].", problems)
+        if record is not None:
+            records.append(record)
+    return records
 
 
 def _decode_utf8(data: bytes, label: str, problems: _Problems) -> str | None:
@@ -845,30 +877,18 @@ def _source_from_body(body: bytes) -> tuple[PackSource, bytes]:
     problems = _Problems()
     manifest = _parse_manifest(data["manifest"], "manifest.", problems)
     raw_items = data["items"]
-    items: list[Item] = []
     if not isinstance(raw_items, list) or not 1 <= len(raw_items) <= MAX_ITEMS:
         problems.add("items", f"must be a list of 1 to {MAX_ITEMS} items")
         raw_items = []
-    for index, raw in enumerate(raw_items):
-        if not _line_problem_free(problems):
-            break
-        item = _parse_item(raw, f"items[{index}].", problems)
-        if item is not None:
-            items.append(item)
+    items = _parse_each(raw_items, "items", _parse_item, problems)
     ids = [item.id for item in items]
     if not problems and ids != sorted(set(ids)):
         problems.add("items", "must be sorted by id, without repeats")
     raw_rubrics = data.get("rubrics", [])
-    rubrics: list[Rubric] = []
     if not isinstance(raw_rubrics, list) or len(raw_rubrics) > MAX_RUBRICS:
         problems.add("rubrics", f"must be a list of at most {MAX_RUBRICS} rubrics")
         raw_rubrics = []
-    for index, raw in enumerate(raw_rubrics):
-        if not _line_problem_free(problems):
-            break
-        rubric = _parse_rubric(raw, f"rubrics[{index}].", problems)
-        if rubric is not None:
-            rubrics.append(rubric)
+    rubrics = _parse_each(raw_rubrics, "rubrics", _parse_rubric, problems)
     handles = [rubric.handle for rubric in rubrics]
     if not problems and handles != sorted(set(handles)):
         problems.add("rubrics", "must be sorted by handle, without repeats")

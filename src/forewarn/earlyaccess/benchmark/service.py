@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from forewarn.accounts.schemas import Principal
 from forewarn.core.clock import utcnow
-from forewarn.core.errors import Conflict, Forbidden, ForewarnError, InvalidInput, NotFound
+from forewarn.core.errors import Conflict, Forbidden, ForewarnError, InvalidInput, NotFound, forbid_unless
 from forewarn.core.jobs import enqueue
 from forewarn.core.keys import DataKey, Keys
 from forewarn.earlyaccess.benchmark import attestation, pack, policy, stats
@@ -110,14 +110,9 @@ def _pack_out(row: BenchmarkPack) -> PackOut:
     )
 
 
-def _require(allowed: bool, message: str) -> None:
-    if not allowed:
-        raise Forbidden(message)
-
-
 async def import_pack(session: AsyncSession, *, blob: bytes, actor: Principal, key: DataKey) -> PackOut:
     """Import a sealed pack file (authenticated and validated before anything is written)."""
-    _require(policy.can_manage_packs(actor), "only benchmark custodians import packs")
+    forbid_unless(policy.can_manage_packs(actor), "only benchmark custodians import packs")
     opened = pack.open_pack(blob, key)  # authenticates the header and validates every item
     header = opened.header
     pack_id = uuid.uuid4()
@@ -158,7 +153,7 @@ async def import_pack(session: AsyncSession, *, blob: bytes, actor: Principal, k
 
 
 async def list_packs(session: AsyncSession, *, actor: Principal) -> list[PackOut]:
-    _require(policy.can_manage_packs(actor), "only benchmark custodians see packs")
+    forbid_unless(policy.can_manage_packs(actor), "only benchmark custodians see packs")
     rows = await session.scalars(select(BenchmarkPack).order_by(BenchmarkPack.created_at.desc()).limit(1000))
     return [_pack_out(row) for row in rows]
 
@@ -172,7 +167,7 @@ async def _pack_row(session: AsyncSession, pack_id: uuid.UUID) -> BenchmarkPack:
 
 async def find_pack(session: AsyncSession, *, ref: str, actor: Principal) -> PackOut:
     """A pack by id, by pack hash (or a unique prefix of 8+ hex digits), or by ``name@version``."""
-    _require(policy.can_manage_packs(actor), "only benchmark custodians see packs")
+    forbid_unless(policy.can_manage_packs(actor), "only benchmark custodians see packs")
     query = select(BenchmarkPack)
     try:
         query = query.where(BenchmarkPack.id == uuid.UUID(ref))
@@ -192,7 +187,7 @@ async def find_pack(session: AsyncSession, *, ref: str, actor: Principal) -> Pac
 
 async def retire_pack(session: AsyncSession, *, pack_id: uuid.UUID, actor: Principal) -> PackOut:
     """Retire a pack: no new policy can use it; an active policy on it is superseded."""
-    _require(policy.can_manage_packs(actor), "only benchmark custodians retire packs")
+    forbid_unless(policy.can_manage_packs(actor), "only benchmark custodians retire packs")
     row = await _pack_row(session, pack_id)
     if row.status == PackStatus.RETIRED.value:
         return _pack_out(row)
@@ -265,7 +260,9 @@ async def propose_policy(
     session: AsyncSession, *, data: PolicyIn, actor: Principal, key: DataKey
 ) -> PolicyOut:
     """Propose a threshold policy (NSA). The numbers are sealed; the ledger gets their commitment."""
-    _require(policy.can_propose_policy(actor), "only NSA benchmark custodians propose threshold policies")
+    forbid_unless(
+        policy.can_propose_policy(actor), "only NSA benchmark custodians propose threshold policies"
+    )
     pack_row = await _pack_row(session, data.pack_id)
     if pack_row.status != PackStatus.ACTIVE.value:
         raise Conflict("the pack is retired")
@@ -330,7 +327,7 @@ async def consult(
     session: AsyncSession, *, policy_id: uuid.UUID, data: ConsultationIn, actor: Principal, key: DataKey
 ) -> PolicyOut:
     """Record ONCD's or CISA's consultation on a proposed policy (once per agency)."""
-    _require(policy.can_consult(actor), "only ONCD and CISA benchmark custodians record consultations")
+    forbid_unless(policy.can_consult(actor), "only ONCD and CISA benchmark custodians record consultations")
     row = await _policy_row(session, policy_id)
     if row.status != PolicyStatus.PROPOSED.value:
         raise Conflict("consultations are recorded on proposed policies only")
@@ -373,7 +370,7 @@ async def consultation_comments(
     session: AsyncSession, *, policy_id: uuid.UUID, actor: Principal, key: DataKey
 ) -> list[tuple[str, bool, str]]:
     """(agency, concur, comment) of a policy's consultations: sealed, for custodians only."""
-    _require(policy.is_custodian(actor), "only benchmark custodians read consultations")
+    forbid_unless(policy.is_custodian(actor), "only benchmark custodians read consultations")
     rows = await session.scalars(select(PolicyConsultation).where(PolicyConsultation.policy_id == policy_id))
     return [
         (
@@ -387,7 +384,9 @@ async def consultation_comments(
 
 async def activate_policy(session: AsyncSession, *, policy_id: uuid.UUID, actor: Principal) -> PolicyOut:
     """Activate a proposed policy (NSA) once ONCD and CISA have both recorded their consultation."""
-    _require(policy.can_propose_policy(actor), "only NSA benchmark custodians activate threshold policies")
+    forbid_unless(
+        policy.can_propose_policy(actor), "only NSA benchmark custodians activate threshold policies"
+    )
     row = await _policy_row(session, policy_id)
     if row.status != PolicyStatus.PROPOSED.value:
         raise Conflict("only a proposed policy can be activated")
@@ -420,7 +419,7 @@ async def activate_policy(session: AsyncSession, *, policy_id: uuid.UUID, actor:
 
 
 async def list_policies(session: AsyncSession, *, actor: Principal) -> list[PolicyOut]:
-    _require(policy.is_custodian(actor), "only benchmark custodians see threshold policies")
+    forbid_unless(policy.is_custodian(actor), "only benchmark custodians see threshold policies")
     rows = await session.scalars(
         select(ThresholdPolicy).order_by(ThresholdPolicy.created_at.desc()).limit(1000)
     )
@@ -467,7 +466,7 @@ async def request_determination(
     Over the per-family limit, the request is recorded as ``refused`` and returned (not raised), so the
     refusal commits with its ledger entry; the entry point then answers with :class:`LimitReached`.
     """
-    _require(policy.can_request_determination(actor), "only a lab's safety lead requests determinations")
+    forbid_unless(policy.can_request_determination(actor), "only a lab's safety lead requests determinations")
     model = await review.get_model(session, model_id=model_id, actor=actor)
     if model.organisation_id != actor.organisation_id:
         raise NotFound("no such model")
@@ -585,7 +584,7 @@ async def audit_determination(
 
     Never exposed by the API: the CLI shows it to a custodian (``determination audit``).
     """
-    _require(policy.is_custodian(actor), "only benchmark custodians audit determination runs")
+    forbid_unless(policy.is_custodian(actor), "only benchmark custodians audit determination runs")
     row = await _determination_row(session, determination_id)
     out = _determination_out(row, actor).model_dump(mode="json")
     result = None

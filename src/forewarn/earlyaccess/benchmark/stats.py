@@ -260,19 +260,30 @@ def _propagate(
         expected += math.fsum(dist)
         # s -> s (failure) or s + 1 (success); the new list covers s = base … base + len(dist).
         new = [a * q + b * p for a, b in zip([*dist, 0.0], [0.0, *dist], strict=True)]
-        top = upper[n + 1] - base  # first index decided "covered"
-        if top < len(new):
-            top = max(top, 0)
-            covered += math.fsum(new[top:])
-            del new[top:]
-        cut = lower[n + 1] - base + 1  # indices below decided "not covered"
-        if cut > 0:
-            cut = min(cut, len(new))
-            not_covered += math.fsum(new[:cut])
-            del new[:cut]
-            base += cut
+        now_covered, now_not_covered, base = _decide(new, base, upper[n + 1], lower[n + 1])
+        covered += now_covered
+        not_covered += now_not_covered
         dist = new
     return covered, not_covered, expected, base, dist
+
+
+def _decide(new: list[float], base: int, upper: int, lower: int) -> tuple[float, float, int]:
+    """Take the mass the boundaries decide after one step out of ``new`` (probabilities for
+    ``s = base, base + 1, …``), in place. Returns the mass decided "covered" (``s >= upper``), the
+    mass decided "not covered" (``s <= lower``) and the new base."""
+    covered = not_covered = 0.0
+    top = upper - base  # first index decided "covered"
+    if top < len(new):
+        top = max(top, 0)
+        covered = math.fsum(new[top:])
+        del new[top:]
+    cut = lower - base + 1  # indices below decided "not covered"
+    if cut > 0:
+        cut = min(cut, len(new))
+        not_covered = math.fsum(new[:cut])
+        del new[:cut]
+        base += cut
+    return covered, not_covered, base
 
 
 def operating_characteristic(design: Design, p: float) -> OperatingPoint:
@@ -312,17 +323,9 @@ def operating_characteristic_finite(design: Design, *, population: int, passing:
             p = min(max(p, 0.0), 1.0)
             new[i] += mass * (1.0 - p)
             new[i + 1] += mass * p
-        top = design.upper[n + 1] - base
-        if top < len(new):
-            top = max(top, 0)
-            covered += math.fsum(new[top:])
-            del new[top:]
-        cut = design.lower[n + 1] - base + 1
-        if cut > 0:
-            cut = min(cut, len(new))
-            not_covered += math.fsum(new[:cut])
-            del new[:cut]
-            base += cut
+        now_covered, now_not_covered, base = _decide(new, base, design.upper[n + 1], design.lower[n + 1])
+        covered += now_covered
+        not_covered += now_not_covered
         dist = new
     return OperatingPoint(
         p=passing / population if population else 0.0,

@@ -13,6 +13,14 @@ Invariants:
   and of the bytes the caller received), also when the upstream fails, times out, or the caller goes
   away mid-stream; the settlement is shielded from cancellation. A non-streamed answer is settled
   before it is sent, so a caller never sees an answer whose record is not written.
+- Under concurrent load the admissions and the settlements are written in groups (``GroupWriter``:
+  admissions as the same per-call statements, in order, in one transaction; settlements as one
+  statement for the group, ``service.settle_many``); a caller goes on only once
+  the group carrying its own admission / settlement has committed, so the limits, "admitted before
+  the upstream is called" and "settled before the answer is sent" hold as for single writes. A
+  settlement that cannot be written fails its call (500, the answer is withheld).
+- The hot routes are served by ``FastPath`` in front of the framework; they stay registered as routes
+  (so the fail-closed access-rule check sees them) and both ways reach the same handlers.
 - Every refusal and failure answers in OpenAI's error shape
   ``{"error": {"message", "type", "param", "code"}}`` with the matching HTTP status, and never hangs:
   the upstream has a connect timeout and a response / between-chunks timeout (settings), and a
@@ -25,20 +33,27 @@ import asyncio
 import contextlib
 import gc
 import hashlib
+import itertools
 import json
+import logging
 import math
+import os
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 import aiohttp
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from forewarn.core.clock import utcnow
 from forewarn.core.errors import ForewarnError
+from forewarn.core.logs import request_id
 from forewarn.earlyaccess.gateway import policy, service
 from forewarn.earlyaccess.gateway.schemas import KEY_PREFIX
 from forewarn.earlyaccess.gateway.service import Admission, Executor, Refusal
@@ -50,10 +65,15 @@ if TYPE_CHECKING:
     from forewarn.core.jobs import Runtime
     from forewarn.core.settings import Settings
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 MAX_N = 16
 MAX_REQUESTED_TOKENS = 10_000_000
 #: Upstream error text echoed to the caller is cut to this many characters.
 MAX_ECHO = 300
+#: A caller's ``X-Request-ID`` is echoed when it looks like this (as the app's request middleware does).
+_SANE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 # --- state: one upstream client and one database pool per app ------------------------------------
@@ -65,6 +85,8 @@ class GatewayState:
     pool: AsyncConnectionPool[Any]
     opened: bool = False
     opening: asyncio.Lock = field(default_factory=asyncio.Lock)
+    admissions: GroupWriter[dict[str, Any], Admission | None] | None = None
+    settlements: GroupWriter[service.Settlement, None] | None = None
 
 
 def _new_state(runtime: Runtime) -> GatewayState:
@@ -105,11 +127,11 @@ def _new_state(runtime: Runtime) -> GatewayState:
     return GatewayState(http=http, pool=pool)
 
 
-def _state(request: Request) -> GatewayState:
-    state: GatewayState | None = getattr(request.app.state, "gateway", None)
+def _state(app: FastAPI) -> GatewayState:
+    state: GatewayState | None = getattr(app.state, "gateway", None)
     if state is None:
-        state = _new_state(request.app.state.runtime)
-        request.app.state.gateway = state
+        state = _new_state(app.state.runtime)
+        app.state.gateway = state
     return state
 
 
@@ -117,9 +139,119 @@ async def close_state(app: Any) -> None:
     state: GatewayState | None = getattr(app.state, "gateway", None)
     if state is not None:
         app.state.gateway = None
+        if _orphans:  # abandoned admissions being settled
+            await asyncio.gather(*_orphans, return_exceptions=True)
+        for writer in (state.admissions, state.settlements):
+            if writer is not None:
+                await writer.drain()
         await state.http.close()
         if state.opened:
             await state.pool.close()
+
+
+class GroupWriter(Generic[T, R]):
+    """Group commit: one writer task, one round trip for every item that queued up meanwhile.
+
+    A caller submits its item (an admission, a settlement) and waits until the write that carries it
+    has committed, so "admitted before the upstream is called" and "settled before the answer is sent"
+    hold as before. While one write is in flight, the items that arrive meanwhile queue up and go out
+    together in the next (``service.admit_many``: the same statements in one pipeline and one
+    transaction; ``service.settle_many``: one ``UPDATE ... FROM unnest(...)``). Under concurrent load
+    that is one round trip, one commit and one wake-up of the database for several calls instead of
+    one each; a lone call goes out at once, as before. The write runs in a task of its own, so a
+    caller cancelled while it waits does not stop its item from being written (``orphan`` is then
+    called with the item's result: an admission nobody will use is settled as abandoned). If a grouped
+    write fails (e.g. a deadlock with another gateway process), each of its items is written again
+    alone, so one failure fails only its own caller.
+    """
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        write: Callable[[service.PreparedConnection, list[T]], Awaitable[list[R]]],
+        *,
+        name: str,
+        orphan: Callable[[T, R], None] | None = None,
+    ) -> None:
+        self._pool = pool
+        self._write_group = write
+        self._name = name
+        self._orphan = orphan
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, item: T) -> R:
+        """Queue the item and wait until it is written; its result (raises what the write raised)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[R] = loop.create_future()
+        self._pending.append((item, done))
+        if self._writer is None:
+            self._writer = loop.create_task(self._write(), name=self._name)
+        try:
+            # shield: a cancelled caller stops waiting; the write goes on
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            if self._orphan is not None:
+                orphan = self._orphan
+
+                def written(f: asyncio.Future[R]) -> None:
+                    if not f.cancelled() and f.exception() is None:
+                        orphan(item, f.result())
+
+                done.add_done_callback(written)
+            raise
+
+    async def drain(self) -> None:
+        """Wait for the items already queued (at shutdown)."""
+        while self._writer is not None:
+            await asyncio.shield(self._writer)
+
+    async def _write(self) -> None:
+        batch: list[tuple[T, asyncio.Future[R]]] = []
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    results = await self._execute([item for item, _ in batch])
+                except Exception:  # every item is written again alone just below
+                    for item, done in batch:
+                        try:
+                            (result,) = await self._execute([item])
+                        except Exception as exc:  # handed to the caller that waits
+                            _fail(done, exc)
+                        else:
+                            _succeed(done, result)
+                else:
+                    for (_, done), result in zip(batch, results, strict=True):
+                        _succeed(done, result)
+                batch = []
+        except BaseException as exc:  # cancelled (the loop is shutting down): nobody may wait forever
+            failure = exc if isinstance(exc, Exception) else RuntimeError("the gateway's writer stopped")
+            for _, done in batch + self._pending:
+                _fail(done, failure)
+            self._pending = []
+            raise
+        finally:
+            self._writer = None
+
+    async def _execute(self, items: list[T]) -> list[R]:
+        async with self._pool.connection() as conn:
+            return await self._write_group(service.PreparedConnection(conn), items)
+
+
+def _succeed(done: asyncio.Future[R], result: R) -> None:
+    if not done.done():
+        done.set_result(result)
+
+
+def _fail(done: asyncio.Future[R], error: Exception) -> None:
+    if not done.done():
+        done.set_exception(error)
+
+
+async def _settle_group(db: service.PreparedConnection, items: list[service.Settlement]) -> list[None]:
+    await service.settle_many(db, items)
+    return [None] * len(items)
 
 
 _frozen: set[str] = set()
@@ -154,20 +286,34 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await close_state(app)
 
 
-@contextlib.asynccontextmanager
-async def _db(request: Request) -> AsyncIterator[Executor]:
-    override = getattr(request.app.state, "session_override", None)
-    if override is not None:  # tests: the test's transaction, rolled back at its end
-        async with override() as session:
-            yield session
-        return
-    state = _state(request)
+async def _opened(app: FastAPI) -> GatewayState:
+    state = _state(app)
     if not state.opened:
         async with state.opening:
             if not state.opened:
                 await state.pool.open()
+                state.admissions = GroupWriter(
+                    state.pool,
+                    service.admit_many,
+                    name="forewarn-gateway-admissions",
+                    orphan=lambda _, admission: _orphaned(app, admission),
+                )
+                state.settlements = GroupWriter(
+                    state.pool, _settle_group, name="forewarn-gateway-settlements"
+                )
                 state.opened = True
                 freeze_long_lived("first-call")
+    return state
+
+
+@contextlib.asynccontextmanager
+async def _db(app: FastAPI) -> AsyncIterator[Executor]:
+    override = getattr(app.state, "session_override", None)
+    if override is not None:  # tests: the test's transaction, rolled back at its end
+        async with override() as session:
+            yield session
+        return
+    state = await _opened(app)
     async with state.pool.connection() as conn:
         yield service.PreparedConnection(conn)
 
@@ -210,15 +356,20 @@ def _bad(message: str, param: str | None = None, status: int = 400) -> Refusal:
 # --- the rule and the key ----------------------------------------------------------------------------
 
 
+def key_hash_of(authorization: str) -> bytes | None:
+    """The SHA-256 of the ``fwk_`` key in an ``Authorization: Bearer`` header value, or None."""
+    scheme, _, value = authorization.partition(" ")
+    value = value.strip()
+    if scheme.lower() != "bearer" or not value.startswith(KEY_PREFIX) or not 16 <= len(value) <= 128:
+        return None
+    return service.hash_secret(value)
+
+
 def key_auth() -> Callable[[Request], Awaitable[bytes | None]]:
     """The proxy's guard: the SHA-256 of a well-formed ``fwk_`` bearer key, or None (answered 401)."""
 
     async def guard(request: Request) -> bytes | None:
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        value = value.strip()
-        if scheme.lower() != "bearer" or not value.startswith(KEY_PREFIX) or not 16 <= len(value) <= 128:
-            return None
-        return service.hash_secret(value)
+        return key_hash_of(request.headers.get("authorization", ""))
 
     guard.__forewarn_rule__ = policy.gateway_key_only  # type: ignore[attr-defined]
     guard.__name__ = "require_gateway_key"
@@ -319,8 +470,17 @@ _BUDGET_IN_FLIGHT = Refusal(
 )
 
 
+async def _admit_once(app: FastAPI, *, now: datetime, **args: Any) -> Admission | None:
+    if getattr(app.state, "session_override", None) is None:
+        writer = (await _opened(app)).admissions
+        if writer is not None:
+            return await writer.submit(service.admission_params(now=now, **args))
+    async with _db(app) as db:
+        return await service.admit(db, now=now, **args)
+
+
 async def _admit(
-    db: Executor,
+    app: FastAPI,
     *,
     key_hash: bytes,
     model: str | None,
@@ -339,14 +499,15 @@ async def _admit(
     }
     for attempt in range(4):
         now = utcnow()
-        admitted = await service.admit(db, now=now, **args)
+        admitted = await _admit_once(app, now=now, **args)
         if admitted is not None:
             return admitted
         # Refused: read why (and record it). No reason means a reservation was released meanwhile.
         last = attempt == 3
-        known, reason = await service.diagnose(
-            db, now=now, malformed=_BUDGET_IN_FLIGHT if last else None, **args
-        )
+        async with _db(app) as db:
+            known, reason = await service.diagnose(
+                db, now=now, malformed=_BUDGET_IN_FLIGHT if last else None, **args
+            )
         if not known:
             return _NO_KEY
         if reason is not None:
@@ -471,7 +632,7 @@ def _unreachable(exc: Exception) -> Refusal:
 
 
 async def _settle(
-    request: Request,
+    app: FastAPI,
     admission: Admission,
     *,
     started: float,
@@ -482,18 +643,50 @@ async def _settle(
     response_sha256: bytes | None,
 ) -> None:
     prompt, completion = usage if usage is not None else estimate
-    async with _db(request) as db:
-        await service.settle(
-            db,
-            call_id=admission.call_id,
-            now=utcnow(),
-            status=status,
-            error_code=error_code,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            estimated=usage is None,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            response_sha256=response_sha256,
+    item = service.Settlement(
+        call_id=admission.call_id,
+        now=utcnow(),
+        status=status,
+        error_code=error_code,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        estimated=usage is None,
+        latency_ms=round((time.perf_counter() - started) * 1000, 3),
+        response_sha256=response_sha256,
+    )
+    if getattr(app.state, "session_override", None) is None:
+        queue = (await _opened(app)).settlements
+        if queue is not None:
+            await queue.submit(item)
+            return
+    async with _db(app) as db:
+        await service.settle(db, **vars(item))
+
+
+_orphans: set[asyncio.Task[None]] = set()
+
+
+def _orphaned(app: FastAPI, admission: Admission | None) -> None:
+    """An admission was written after its caller had gone (cancelled while it waited): settle it as 499."""
+    if admission is None:
+        return
+    task = asyncio.get_running_loop().create_task(_settle_abandoned(app, admission, time.perf_counter()))
+    _orphans.add(task)
+    task.add_done_callback(_orphans.discard)
+
+
+async def _settle_abandoned(app: FastAPI, admission: Admission, started: float) -> None:
+    """Settle a call whose caller went away (or was cancelled) as 499, shielded from the cancellation."""
+    with anyio.CancelScope(shield=True):
+        await _settle(
+            app,
+            admission,
+            started=started,
+            status=499,
+            error_code="client_closed",
+            usage=None,
+            estimate=(0, 0),
+            response_sha256=None,
         )
 
 
@@ -501,17 +694,19 @@ def _call_headers(admission: Admission) -> dict[str, str]:
     return {"x-forewarn-call-id": str(admission.call_id)}
 
 
-async def _proxy(request: Request, key_hash: bytes | None, endpoint: str, path: str) -> Response:
+async def _proxy(
+    app: FastAPI, body: Callable[[], Awaitable[bytes]], key_hash: bytes | None, endpoint: str, path: str
+) -> Response:
     started = time.perf_counter()
     if key_hash is None:
         return _refused(_NO_KEY)
-    runtime: Runtime = request.app.state.runtime
+    runtime: Runtime = app.state.runtime
     settings = runtime.settings
-    raw = await request.body()
+    raw = await body()
     request_sha256 = hashlib.sha256(raw).digest()
     parsed = parse_request(raw, endpoint=endpoint, settings=settings)
-    async with _db(request) as db:
-        if isinstance(parsed, Refusal):
+    if isinstance(parsed, Refusal):
+        async with _db(app) as db:
             known, reason = await service.diagnose(
                 db,
                 key_hash=key_hash,
@@ -523,16 +718,16 @@ async def _proxy(request: Request, key_hash: bytes | None, endpoint: str, path: 
                 request_sha256=request_sha256,
                 malformed=parsed,
             )
-            return _refused(reason if known and reason is not None else _NO_KEY)
-        admitted = await _admit(
-            db,
-            key_hash=key_hash,
-            model=parsed.model,
-            reserve=parsed.reserve,
-            endpoint=endpoint,
-            stream=parsed.stream,
-            request_sha256=request_sha256,
-        )
+        return _refused(reason if known and reason is not None else _NO_KEY)
+    admitted = await _admit(
+        app,
+        key_hash=key_hash,
+        model=parsed.model,
+        reserve=parsed.reserve,
+        endpoint=endpoint,
+        stream=parsed.stream,
+        request_sha256=request_sha256,
+    )
     if isinstance(admitted, Refusal):
         return _refused(admitted)
     admission = admitted
@@ -543,7 +738,7 @@ async def _proxy(request: Request, key_hash: bytes | None, endpoint: str, path: 
             502, "upstream_auth", "upstream_error", "the programme cannot open the window's model credential"
         )
         await _settle(
-            request,
+            app,
             admission,
             started=started,
             status=failure.status,
@@ -560,8 +755,8 @@ async def _proxy(request: Request, key_hash: bytes | None, endpoint: str, path: 
     upstream_request = Upstream(f"{admission.base_url}/{path}", json.dumps(parsed.body).encode(), headers)
     estimate_prompt = math.ceil(len(raw) / 4)
     if parsed.stream:
-        return await _stream(request, admission, upstream_request, parsed, started, estimate_prompt, secret)
-    return await _whole(request, admission, upstream_request, started, estimate_prompt, secret, settings)
+        return await _stream(app, admission, upstream_request, parsed, started, estimate_prompt, secret)
+    return await _whole(app, admission, upstream_request, started, estimate_prompt, secret, settings)
 
 
 @dataclass(frozen=True)
@@ -583,7 +778,7 @@ async def _read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes |
 
 
 async def _whole(
-    request: Request,
+    app: FastAPI,
     admission: Admission,
     upstream_request: Upstream,
     started: float,
@@ -591,7 +786,7 @@ async def _whole(
     secret: str | None,
     settings: Settings,
 ) -> Response:
-    http = _state(request).http
+    http = _state(app).http
     refusal: Refusal | None = None
     body: bytes | None = None
     status = 502
@@ -609,17 +804,7 @@ async def _whole(
     except aiohttp.ClientError as exc:
         refusal = _unreachable(exc)
     except BaseException:
-        with anyio.CancelScope(shield=True):
-            await _settle(
-                request,
-                admission,
-                started=started,
-                status=499,
-                error_code="client_closed",
-                usage=None,
-                estimate=(0, 0),
-                response_sha256=None,
-            )
+        await _settle_abandoned(app, admission, started)
         raise
     if refusal is None and body is None:
         refusal = Refusal(
@@ -630,7 +815,7 @@ async def _whole(
     if refusal is not None or body is None:
         refusal = refusal or _TIMEOUT
         await _settle(
-            request,
+            app,
             admission,
             started=started,
             status=refusal.status,
@@ -647,7 +832,7 @@ async def _whole(
         with contextlib.suppress(ValueError):
             usage = _usage(json.loads(body))
     await _settle(
-        request,
+        app,
         admission,
         started=started,
         status=status,
@@ -665,7 +850,7 @@ def _sse_error(refusal: Refusal) -> bytes:
 
 
 async def _stream(
-    request: Request,
+    app: FastAPI,
     admission: Admission,
     upstream_request: Upstream,
     parsed: Parsed,
@@ -673,7 +858,7 @@ async def _stream(
     estimate_prompt: int,
     secret: str | None,
 ) -> Response:
-    http = _state(request).http
+    http = _state(app).http
     try:
         response = await http.post(
             upstream_request.url, data=upstream_request.body, headers=upstream_request.headers
@@ -683,17 +868,7 @@ async def _stream(
     except aiohttp.ClientError as exc:
         refusal = _unreachable(exc)
     except BaseException:
-        with anyio.CancelScope(shield=True):
-            await _settle(
-                request,
-                admission,
-                started=started,
-                status=499,
-                error_code="client_closed",
-                usage=None,
-                estimate=(0, 0),
-                response_sha256=None,
-            )
+        await _settle_abandoned(app, admission, started)
         raise
     else:
         refusal = None
@@ -707,7 +882,7 @@ async def _stream(
         refusal = _upstream_refusal(response.status, raw or b"", secret)
     if refusal is not None:
         await _settle(
-            request,
+            app,
             admission,
             started=started,
             status=refusal.status,
@@ -753,7 +928,7 @@ async def _stream(
                 else:
                     response.close()
                 await _settle(
-                    request,
+                    app,
                     admission,
                     started=started,
                     status=status,
@@ -774,30 +949,29 @@ async def _stream(
 @router.post("/chat/completions", name="gateway_chat_completions")
 async def chat_completions(request: Request, key_hash: KeyHash) -> Response:
     """OpenAI chat completions through the window's upstream (``stream: true`` supported)."""
-    return await _proxy(request, key_hash, "chat.completions", "chat/completions")
+    return await _proxy(request.app, request.body, key_hash, "chat.completions", "chat/completions")
 
 
 @router.post("/completions", name="gateway_completions")
 async def completions(request: Request, key_hash: KeyHash) -> Response:
     """OpenAI (legacy) completions through the window's upstream (``stream: true`` supported)."""
-    return await _proxy(request, key_hash, "completions", "completions")
+    return await _proxy(request.app, request.body, key_hash, "completions", "completions")
 
 
-async def _models(request: Request, key_hash: bytes | None, model: str | None) -> Response:
+async def _models(app: FastAPI, key_hash: bytes | None, model: str | None) -> Response:
     started = time.perf_counter()
     if key_hash is None:
         return _refused(_NO_KEY)
     request_sha256 = hashlib.sha256(b"").digest()
-    async with _db(request) as db:
-        admitted = await _admit(
-            db,
-            key_hash=key_hash,
-            model=model,
-            reserve=0,
-            endpoint="models",
-            stream=False,
-            request_sha256=request_sha256,
-        )
+    admitted = await _admit(
+        app,
+        key_hash=key_hash,
+        model=model,
+        reserve=0,
+        endpoint="models",
+        stream=False,
+        request_sha256=request_sha256,
+    )
     if isinstance(admitted, Refusal):
         return _refused(admitted)
     entry = {
@@ -808,7 +982,7 @@ async def _models(request: Request, key_hash: bytes | None, model: str | None) -
     }
     body = json.dumps(entry if model is not None else {"object": "list", "data": [entry]}).encode()
     await _settle(
-        request,
+        app,
         admitted,
         started=started,
         status=200,
@@ -823,13 +997,13 @@ async def _models(request: Request, key_hash: bytes | None, model: str | None) -
 @router.get("/models", name="gateway_models")
 async def models(request: Request, key_hash: KeyHash) -> Response:
     """The one model the key gives access to."""
-    return await _models(request, key_hash, None)
+    return await _models(request.app, key_hash, None)
 
 
 @router.get("/models/{model:path}", name="gateway_model")
 async def model(request: Request, key_hash: KeyHash, model: str) -> Response:
     """The model, if it is the one the key gives access to (404 otherwise)."""
-    return await _models(request, key_hash, model)
+    return await _models(request.app, key_hash, model)
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], name="gateway_unknown")
@@ -843,3 +1017,163 @@ async def unknown(request: Request, key_hash: KeyHash, rest: str) -> Response:
         type="invalid_request_error",
         code="unknown_url",
     )
+
+
+# --- the fast path: the hot routes served in front of the framework ----------------------------------
+
+PREFIX = "/gateway/v1/"
+_CHAT = PREFIX + "chat/completions"
+_COMPLETIONS = PREFIX + "completions"
+_MODELS = PREFIX + "models"
+_RID_PREFIX = os.urandom(8).hex()
+_rid_counter = itertools.count(1)
+log = logging.getLogger("forewarn.http")
+
+
+def _route_of(method: str, path: str) -> str | None:
+    """The route template of a hot gateway route (as FastAPI names it), or None for anything else."""
+    if method == "POST":
+        if path == _CHAT:
+            return "/gateway/v1/chat/completions"
+        if path == _COMPLETIONS:
+            return "/gateway/v1/completions"
+    elif method == "GET":
+        if path == _MODELS:
+            return "/gateway/v1/models"
+        if path.startswith(_MODELS + "/"):
+            return "/gateway/v1/models/{model:path}"
+    return None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _CallerGone(Exception):
+    pass
+
+
+class FastPath:
+    """ASGI middleware (the outermost one): serves the gateway's hot routes without routing or DI.
+
+    ``POST /gateway/v1/chat/completions``, ``POST /gateway/v1/completions``, ``GET /gateway/v1/models``
+    and ``GET /gateway/v1/models/{model}`` are dispatched here, straight to the same handlers the
+    routes above call; everything else (other paths and methods under ``/gateway/v1/`` too) goes on to
+    the app. FastAPI's route matching (~30 routers tried in turn), its dependency system and the
+    general request middleware cost more CPU per call than the gateway's own work (profiled with
+    py-spy under ``bench/gateway.py``; see docs/gateway.md). The routes stay registered, so the
+    fail-closed access-rule check and the route table still see them, and a deployment without this
+    middleware serves the same answers. What the general middleware does is done here too, cheaply:
+    the request id (``X-Request-ID``: the caller's when sane, else a fresh one), the app's body-size
+    limit (413 in OpenAI's shape), the access log line and the Prometheus metrics.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body: int, requests: Any, latency: Any) -> None:
+        self.app = app
+        self.max_body = max_body
+        self._requests = requests
+        self._latency = latency
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = _route_of(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        authorization = ""
+        incoming = ""
+        declared: bytes | None = None
+        for raw_name, value in scope["headers"]:
+            name = raw_name.lower()
+            if name == b"authorization":
+                authorization = authorization or value.decode("latin-1")
+            elif name == b"x-request-id":
+                incoming = value.decode("latin-1")
+            elif name == b"content-length":
+                declared = value
+        rid = incoming if _SANE_ID.match(incoming) else f"{_RID_PREFIX}{next(_rid_counter):016x}"
+        token = request_id.set(rid)
+        scope.setdefault("state", {})["request_id"] = rid
+        status = 500
+        try:
+            response: Response | None
+            if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+                response = self._too_large()
+            else:
+                response = await self._answer(scope, receive, route, authorization)
+            if response is None:  # the caller went away before its request was read: no one to answer
+                status = 499
+                return
+            status = response.status_code
+            response.raw_headers.append((b"x-request-id", rid.encode()))
+            await response(scope, receive, send)
+        finally:
+            elapsed = time.perf_counter() - started
+            self._observe(scope["method"], route, status, elapsed)
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round(elapsed * 1000, 1),
+                },
+            )
+            request_id.reset(token)
+
+    async def _answer(
+        self, scope: Scope, receive: Receive, route: str, authorization: str
+    ) -> Response | None:
+        app: FastAPI = scope["app"]
+        key_hash = key_hash_of(authorization)
+        if scope["method"] == "GET":
+            model = scope["path"][len(_MODELS) + 1 :] if route.endswith("{model:path}") else None
+            return await _models(app, key_hash, model)
+        limit = self.max_body
+
+        async def body() -> bytes:
+            parts: list[bytes] = []
+            size = 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":  # http.disconnect
+                    raise _CallerGone
+                chunk: bytes = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise _TooLarge
+                parts.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(parts)
+
+        endpoint, path = (
+            ("chat.completions", "chat/completions") if route.endswith("chat/completions") else
+            ("completions", "completions")
+        )
+        try:
+            return await _proxy(app, body, key_hash, endpoint, path)
+        except _TooLarge:
+            return self._too_large()
+        except _CallerGone:
+            return None
+
+    def _too_large(self) -> Response:
+        return openai_error(
+            413,
+            f"the request body is larger than the limit of {self.max_body} bytes",
+            type="invalid_request_error",
+            code="request_too_large",
+        )
+
+    def _observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self._requests.labels(method, route, str(status)),
+                self._latency.labels(method, route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)

@@ -14,6 +14,9 @@ Invariants (gateway keys):
   statement (an ``UPDATE ... RETURNING`` on the key row, which PostgreSQL serialises per row), so the
   limits hold under any number of concurrent callers and gateway processes. A call's settlement
   (actual tokens, status, hashes) is one statement too, idempotent (it only settles a call in flight).
+  The proxy may write several calls' admissions in one transaction (:func:`admit_many`: the same
+  statements in order, so each sees the ones before it) and several settlements in one statement
+  (:func:`settle_many`); both lock the keys they touch in id order.
 - Revocation and closing take effect on the next request: nothing about a key is cached.
 - The upstream credential is sealed with the programme data key; its associated data binds it to
   the window id, so a sealed credential cannot be moved to another window.
@@ -603,6 +606,46 @@ VALUES (:call_id, :key_id, :window_id, :organisation_id, :person_id, :now, :now,
 )
 
 
+def admission_params(
+    *,
+    key_hash: bytes,
+    now: datetime,
+    model: str | None,
+    reserve: int,
+    endpoint: str,
+    stream: bool,
+    request_sha256: bytes,
+) -> dict[str, Any]:
+    """The parameters of one admission (with a fresh call id): for :func:`admit` and :func:`admit_many`."""
+    return {
+        "key_hash": key_hash,
+        "now": now,
+        "model": model,
+        "reserve": reserve,
+        "call_id": new_id(),
+        "endpoint": endpoint,
+        "stream": stream,
+        "request_sha256": request_sha256,
+    }
+
+
+def _admission(found: Any, params: dict[str, Any]) -> Admission | None:
+    if found is None:
+        return None
+    return Admission(
+        call_id=params["call_id"],
+        key_id=found[0],
+        window_id=found[1],
+        person_id=found[2],
+        organisation_id=found[3],
+        model_label=found[4],
+        base_url=found[5],
+        upstream_model=found[6],
+        credential_sealed=found[7],
+        reserved=params["reserve"],
+    )
+
+
 async def admit(
     db: Executor,
     *,
@@ -615,36 +658,51 @@ async def admit(
     request_sha256: bytes,
 ) -> Admission | None:
     """Admit a call (one statement), or None when the key may not make it now; see :func:`diagnose`."""
-    call_id = new_id()
-    found = (
-        await db.execute(
-            _ADMIT,
-            {
-                "key_hash": key_hash,
-                "now": now,
-                "model": model,
-                "reserve": reserve,
-                "call_id": call_id,
-                "endpoint": endpoint,
-                "stream": stream,
-                "request_sha256": request_sha256,
-            },
-        )
-    ).first()
-    if found is None:
-        return None
-    return Admission(
-        call_id=call_id,
-        key_id=found[0],
-        window_id=found[1],
-        person_id=found[2],
-        organisation_id=found[3],
-        model_label=found[4],
-        base_url=found[5],
-        upstream_model=found[6],
-        credential_sealed=found[7],
-        reserved=reserve,
+    params = admission_params(
+        key_hash=key_hash,
+        now=now,
+        model=model,
+        reserve=reserve,
+        endpoint=endpoint,
+        stream=stream,
+        request_sha256=request_sha256,
     )
+    return _admission((await db.execute(_ADMIT, params)).first(), params)
+
+
+_LOCK_KEYS = text(
+    "SELECT id FROM gateway_keys WHERE key_hash = ANY(CAST(:hashes AS bytea[])) ORDER BY id FOR UPDATE"
+)
+
+
+async def admit_many(db: PreparedConnection, batch: list[dict[str, Any]]) -> list[Admission | None]:
+    """Admissions of several calls (see :func:`admission_params`), in order, as one transaction.
+
+    The statements are the same as :func:`admit`'s, run one after the other (so each sees the ones
+    before it: the limits hold exactly as for separate calls), sent together in one pipeline and
+    committed together: one round trip and one commit for the group. An error fails the whole group
+    and writes nothing.
+    """
+    if len(batch) == 1:
+        return [_admission((await db.execute(_ADMIT, batch[0])).first(), batch[0])]
+    conn = db.conn
+    sql = _pyformat(_ADMIT.text)
+    hashes = sorted({params["key_hash"] for params in batch})
+    # One Sync for the group (at the pipeline's end): PostgreSQL runs the statements in one implicit
+    # transaction, committed at the Sync, rolled back whole if one fails.
+    async with conn.pipeline():
+        if len(hashes) > 1:
+            # The group's keys are locked first, in id order, as ``settle_many`` locks them: two groups
+            # (or two processes) touching the same keys cannot wait for each other in a cycle.
+            await conn.execute(_pyformat(_LOCK_KEYS.text), {"hashes": hashes}, prepare=True)
+        cursors = []
+        for params in batch:
+            cursor = conn.cursor()
+            await cursor.execute(sql, params, prepare=True)
+            cursors.append(cursor)
+    return [
+        _admission(await cursor.fetchone(), params) for cursor, params in zip(cursors, batch, strict=True)
+    ]
 
 
 async def settle(
@@ -674,6 +732,75 @@ async def settle(
             "estimated": estimated,
             "latency_ms": latency_ms,
             "response_sha256": response_sha256,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How an admitted call ended: what :func:`settle_many` writes to its row and charges to its key."""
+
+    call_id: uuid.UUID
+    now: datetime
+    status: int
+    error_code: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    estimated: bool
+    latency_ms: float
+    response_sha256: bytes | None
+
+
+# Many settlements in one statement (the proxy's group commit): each call in flight gets its row
+# settled (a settled call is left alone: idempotent), and each key is charged once with the sum of
+# its calls' tokens and released from the sum of their reservations. The keys are locked in id order
+# first, so two such statements from two gateway processes cannot deadlock on each other's keys.
+_SETTLE_MANY = text(
+    """
+WITH given AS (
+  SELECT * FROM unnest(CAST(:call_ids AS uuid[]), CAST(:nows AS timestamptz[]), CAST(:statuses AS int[]),
+                       CAST(:error_codes AS text[]), CAST(:prompt_tokens AS bigint[]),
+                       CAST(:completion_tokens AS bigint[]), CAST(:estimated AS boolean[]),
+                       CAST(:latencies AS double precision[]), CAST(:response_sha256s AS bytea[]))
+         AS g(call_id, now, status, error_code, prompt_tokens, completion_tokens, estimated, latency_ms,
+              response_sha256)
+), settled AS (
+  UPDATE gateway_calls AS c
+     SET finished_at = g.now, status = g.status, error_code = g.error_code,
+         prompt_tokens = g.prompt_tokens, completion_tokens = g.completion_tokens,
+         tokens_estimated = g.estimated, latency_ms = g.latency_ms, response_sha256 = g.response_sha256
+    FROM given AS g
+   WHERE c.id = g.call_id AND c.status IS NULL
+  RETURNING c.key_id, c.reserved_tokens, g.prompt_tokens + g.completion_tokens AS used
+), per_key AS (
+  SELECT key_id, sum(used) AS used, sum(reserved_tokens) AS reserved FROM settled GROUP BY key_id
+), locked AS MATERIALIZED (
+  SELECT k.id FROM gateway_keys AS k WHERE k.id IN (SELECT key_id FROM per_key) ORDER BY k.id FOR UPDATE
+)
+UPDATE gateway_keys AS k
+   SET tokens_used = k.tokens_used + p.used, tokens_reserved = k.tokens_reserved - p.reserved
+  FROM per_key AS p, locked AS l
+ WHERE k.id = p.key_id AND l.id = k.id
+"""
+)
+
+
+async def settle_many(db: Executor, items: list[Settlement]) -> None:
+    """Settle admitted calls in one statement (see :func:`settle`); an empty list does nothing."""
+    if not items:
+        return
+    await db.execute(
+        _SETTLE_MANY,
+        {
+            "call_ids": [i.call_id for i in items],
+            "nows": [i.now for i in items],
+            "statuses": [i.status for i in items],
+            "error_codes": [i.error_code for i in items],
+            "prompt_tokens": [i.prompt_tokens for i in items],
+            "completion_tokens": [i.completion_tokens for i in items],
+            "estimated": [i.estimated for i in items],
+            "latencies": [i.latency_ms for i in items],
+            "response_sha256s": [i.response_sha256 for i in items],
         },
     )
 

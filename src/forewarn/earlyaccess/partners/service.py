@@ -39,7 +39,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from forewarn.accounts import service as accounts
 from forewarn.accounts.schemas import OrgKind, PersonOut, Principal, Role
 from forewarn.core.clock import utcnow
-from forewarn.core.errors import Conflict, Forbidden, ForewarnError, InvalidInput, NotFound, Problem
+from forewarn.core.errors import (
+    Conflict,
+    Forbidden,
+    ForewarnError,
+    InvalidInput,
+    NotFound,
+    Problem,
+    forbid_unless,
+)
 from forewarn.core.jobs import enqueue
 from forewarn.earlyaccess.gateway import service as gateway
 from forewarn.earlyaccess.partners import policy
@@ -109,11 +117,6 @@ TRANSITIONS: dict[PartnerStatus, set[PartnerStatus]] = {
     PartnerStatus.SUSPENDED: {PartnerStatus.VETTED, PartnerStatus.REVOKED},
     PartnerStatus.REVOKED: set(),
 }
-
-
-def _require(allowed: bool, what: str) -> None:
-    if not allowed:
-        raise Forbidden(f"your role does not allow you to {what}")
 
 
 def _org_of(actor: Principal) -> uuid.UUID:
@@ -300,7 +303,9 @@ async def _partner_out(session: AsyncSession, row: Partner, names: _Names | None
 
 async def apply(session: AsyncSession, *, data: ApplicationIn, actor: Principal) -> PartnerOut:
     """A partner organisation applies to be a trusted partner (once; amend afterwards)."""
-    _require(policy.is_partner_admin(actor), "apply for a partner organisation")
+    forbid_unless(
+        policy.is_partner_admin(actor), "your role does not allow you to apply for a partner organisation"
+    )
     org_id = _org_of(actor)
     if await session.scalar(select(Partner.id).where(Partner.organisation_id == org_id)) is not None:
         raise Conflict("your organisation has applied already; amend its application instead")
@@ -343,7 +348,10 @@ async def amend(
 ) -> PartnerOut:
     """Amend an application that is not yet vetted (a new version)."""
     row = await _partner_row(session, partner_id, actor)
-    _require(policy.is_partner_admin(actor) and actor.organisation_id == row.organisation_id, "amend it")
+    forbid_unless(
+        policy.is_partner_admin(actor) and actor.organisation_id == row.organisation_id,
+        "your role does not allow you to amend it",
+    )
     if row.status != PartnerStatus.APPLIED.value:
         raise Conflict("only an application awaiting vetting can be amended")
     row.application = await _application_doc(session, row.organisation_id, data)
@@ -408,7 +416,7 @@ async def vet(
     session: AsyncSession, *, partner_id: uuid.UUID, data: VettingIn, actor: Principal
 ) -> PartnerOut:
     """An agency completes the vetting checklist: every item passed → ``vetted``; otherwise it stays."""
-    _require(policy.is_vetter(actor), "vet partners")
+    forbid_unless(policy.is_vetter(actor), "your role does not allow you to vet partners")
     row = await _partner_row(session, partner_id, actor)
     if row.status != PartnerStatus.APPLIED.value:
         raise Conflict(f"the partner is {row.status}; only an application is vetted")
@@ -442,7 +450,7 @@ async def change_status(
     session: AsyncSession, *, partner_id: uuid.UUID, data: StatusIn, actor: Principal
 ) -> PartnerOut:
     """Suspend, revoke or reinstate a partner; suspension and revocation kill its access at once."""
-    _require(policy.is_vetter(actor), "change a partner's status")
+    forbid_unless(policy.is_vetter(actor), "your role does not allow you to change a partner's status")
     row = await _partner_row(session, partner_id, actor)
     current = PartnerStatus(row.status)
     if data.status not in TRANSITIONS[current]:
@@ -488,7 +496,7 @@ async def change_status(
 async def declare_competitor(
     session: AsyncSession, *, organisation_id: uuid.UUID, actor: Principal
 ) -> CompetitorOut:
-    _require(policy.is_lab_lead(actor), "declare your lab's competitors")
+    forbid_unless(policy.is_lab_lead(actor), "your role does not allow you to declare your lab's competitors")
     lab = _org_of(actor)
     if organisation_id == lab:
         raise InvalidInput(
@@ -525,7 +533,7 @@ async def declare_competitor(
 
 
 async def list_competitors(session: AsyncSession, *, actor: Principal) -> list[CompetitorOut]:
-    _require(policy.is_lab_lead(actor), "read your lab's competitors")
+    forbid_unless(policy.is_lab_lead(actor), "your role does not allow you to read your lab's competitors")
     lab = _org_of(actor)
     names = _Names(session)
     rows = await session.scalars(select(LabCompetitor).where(LabCompetitor.lab_organisation_id == lab))
@@ -599,7 +607,7 @@ async def _panel_out(session: AsyncSession, panel: Panel, names: _Names) -> Pane
 
 async def create_panel(session: AsyncSession, *, data: PanelIn, actor: Principal | None) -> PanelOut:
     if actor is not None:
-        _require(policy.can_manage_panels(actor), "form panels")
+        forbid_unless(policy.can_manage_panels(actor), "your role does not allow you to form panels")
     panel = Panel(name=data.name, kind=data.kind.value, active=True)
     try:
         async with session.begin_nested():
@@ -615,7 +623,7 @@ async def add_member(
 ) -> PanelOut:
     """Seat a person holding ``panel_member`` in their organisation; constituency follows its kind."""
     if actor is not None:
-        _require(policy.can_manage_panels(actor), "form panels")
+        forbid_unless(policy.can_manage_panels(actor), "your role does not allow you to form panels")
     panel = await session.get(Panel, panel_id)
     if panel is None:
         raise NotFound("no such panel")
@@ -741,7 +749,7 @@ async def _open_round(
 
 async def request_access(session: AsyncSession, *, data: RequestIn, actor: Principal) -> RequestOut:
     """A vetted partner (or an agency on its behalf) asks for access to a window; round 1 opens."""
-    _require(policy.can_request(actor), "request access for a partner")
+    forbid_unless(policy.can_request(actor), "your role does not allow you to request access for a partner")
     if policy.is_partner_admin(actor):
         partner_org = _org_of(actor)
         if data.partner_organisation_id not in (None, partner_org):
@@ -951,7 +959,7 @@ async def settle_due(session: AsyncSession) -> int:
 async def _round_for_member(
     session: AsyncSession, round_id: uuid.UUID, actor: Principal
 ) -> tuple[Round, Seat]:
-    _require(policy.is_panel_member(actor), "sit on panels")
+    forbid_unless(policy.is_panel_member(actor), "your role does not allow you to sit on panels")
     rnd = await session.get(Round, round_id, with_for_update=True)
     if rnd is None:
         raise NotFound("no such round")
@@ -1133,7 +1141,7 @@ async def assign_panel(
 ) -> RequestOut:
     """Give an appeal awaiting a panel one that shares no member with the first round."""
     if actor is not None:
-        _require(policy.can_manage_panels(actor), "assign panels")
+        forbid_unless(policy.can_manage_panels(actor), "your role does not allow you to assign panels")
     rnd = await session.get(Round, round_id, with_for_update=True)
     if rnd is None or rnd.number != 2:
         raise NotFound("no such appeal round")
@@ -1160,7 +1168,7 @@ async def redact_rationale(
 ) -> None:
     """Remove a ballot's rationale text, with a reason; the commitment stays and the act is logged."""
     if actor is not None:
-        _require(policy.can_redact(actor), "redact rationales")
+        forbid_unless(policy.can_redact(actor), "your role does not allow you to redact rationales")
     if len(reason.strip()) < 10:
         raise InvalidInput("give a reason", problems=[Problem("reason", "at least 10 characters")])
     ballot = await session.get(Ballot, ballot_id, with_for_update=True)
@@ -1332,7 +1340,7 @@ async def list_requests(session: AsyncSession, *, actor: Principal | None) -> li
 
 async def queue(session: AsyncSession, *, actor: Principal) -> list[QueueItem]:
     """Open rounds where the member has a seat (recused ones shown as such, without a ballot)."""
-    _require(policy.is_panel_member(actor), "sit on panels")
+    forbid_unless(policy.is_panel_member(actor), "your role does not allow you to sit on panels")
     rows = (
         await session.execute(
             select(Round, Seat, AccessRequest)
@@ -1367,7 +1375,7 @@ async def queue(session: AsyncSession, *, actor: Principal) -> list[QueueItem]:
 
 async def lab_access(session: AsyncSession, *, actor: Principal) -> list[AccessOut]:
     """For a lab: every partner request on its windows, what was decided, and the keys held."""
-    _require(policy.is_lab_lead(actor), "read your lab's access list")
+    forbid_unless(policy.is_lab_lead(actor), "your role does not allow you to read your lab's access list")
     lab = _org_of(actor)
     reqs = await session.scalars(
         select(AccessRequest)

@@ -8,18 +8,17 @@ member's page shows why, and no ballot form.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 
 from forewarn.accounts import service as accounts
 from forewarn.accounts.http import public, require
 from forewarn.accounts.schemas import OrgKind, Principal
 from forewarn.core.errors import InvalidInput, Problem
 from forewarn.core.http import Session
-from forewarn.core.pages import FLASH, add_nav, render
+from forewarn.core.pages import FLASH, add_nav, form_input, render
 from forewarn.earlyaccess.partners import policy, service
 from forewarn.earlyaccess.partners.rules import rules as current_rules
 from forewarn.earlyaccess.partners.schemas import (
@@ -66,14 +65,6 @@ FLASH.update(
 
 def _back(path: str, flash: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?flash={flash}", status_code=303)
-
-
-def _parse(model: Any, data: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = [Problem(".".join(str(p) for p in e["loc"]) or "form", e["msg"]) for e in exc.errors()]
-        raise InvalidInput("the form has problems", problems=problems) from None
 
 
 async def _form(request: Request) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -154,7 +145,7 @@ async def apply(request: Request, session: Session, actor: PartnerAdmin) -> Resp
         for k, v in f.items()
         if k.startswith("rel_") and v in {r.value for r in RelationshipKind}
     ]
-    data = _parse(
+    data = form_input(
         ApplicationIn,
         {
             "category": f.get("category", ""),
@@ -190,7 +181,7 @@ async def partner_action(
     f, _ = await _form(request)
     here = f"/partners/registry/{partner_id}"
     if action == "vetting":
-        data = _parse(
+        data = form_input(
             VettingIn,
             {
                 "checklist": {i.value: f.get(f"check_{i.value}") == "yes" for i in ChecklistItem},
@@ -200,7 +191,7 @@ async def partner_action(
         await service.vet(session, partner_id=partner_id, data=data, actor=actor)
         return _back(here, "partners-vetting-recorded")
     if action == "status":
-        data_s = _parse(StatusIn, {"status": f.get("status", ""), "reason": f.get("reason", "")})
+        data_s = form_input(StatusIn, {"status": f.get("status", ""), "reason": f.get("reason", "")})
         await service.change_status(session, partner_id=partner_id, data=data_s, actor=actor)
         return _back(here, "partners-status-changed")
     raise InvalidInput("unknown action", problems=[Problem("action", action[:40])])
@@ -232,7 +223,7 @@ async def request_form(request: Request, session: Session, actor: Requester) -> 
 @router.post("/partners/requests")
 async def create_request(request: Request, session: Session, actor: Requester) -> Response:
     f, m = await _form(request)
-    data = _parse(
+    data = form_input(
         RequestIn,
         {
             "window_id": f.get("window_id", ""),
@@ -281,11 +272,14 @@ async def round_action(
     f, _ = await _form(request)
     if action == "conflict":
         out = await service.declare_conflict(
-            session, round_id=round_id, data=_parse(ConflictIn, {"reason": f.get("reason", "")}), actor=actor
+            session,
+            round_id=round_id,
+            data=form_input(ConflictIn, {"reason": f.get("reason", "")}),
+            actor=actor,
         )
         return _back(f"/partners/requests/{out.id}", "partners-conflict-declared")
     if action == "ballot":
-        data = _parse(BallotIn, {"vote": f.get("vote", ""), "rationale": f.get("rationale", "")})
+        data = form_input(BallotIn, {"vote": f.get("vote", ""), "rationale": f.get("rationale", "")})
         out = await service.cast_ballot(session, round_id=round_id, data=data, actor=actor)
         return _back(f"/partners/requests/{out.id}", "partners-voted")
     raise InvalidInput("unknown action", problems=[Problem("action", action[:40])])
@@ -295,7 +289,10 @@ async def round_action(
 async def appeal(request: Request, request_id: uuid.UUID, session: Session, actor: Appellant) -> Response:
     f, _ = await _form(request)
     await service.appeal(
-        session, request_id=request_id, data=_parse(AppealIn, {"grounds": f.get("grounds", "")}), actor=actor
+        session,
+        request_id=request_id,
+        data=form_input(AppealIn, {"grounds": f.get("grounds", "")}),
+        actor=actor,
     )
     return _back(f"/partners/requests/{request_id}", "partners-appealed")
 

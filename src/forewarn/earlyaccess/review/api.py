@@ -41,9 +41,6 @@ from forewarn.earlyaccess.review.schemas import (
 )
 
 router = APIRouter()
-#: Withdrawal closes every window of the lab: the app serves it after every other route (so the access
-#: matrix, which calls routes in order, reaches it last).
-last_router = APIRouter()
 
 Lister = Annotated[Principal, Depends(require(policy.can_list_models))]
 Registrar = Annotated[Principal, Depends(require(policy.can_register_models))]
@@ -118,6 +115,12 @@ async def participation(session: Session, actor: LabPerson) -> ParticipationStat
 async def sign(data: SignIn, session: Session, actor: SafetyLead) -> ParticipationOut:
     """Opt in: sign the current agreement version (the lab's safety lead)."""
     return await service.sign(session, agreement_version=data.agreement_version, actor=actor)
+
+
+@router.post("/review/participation/withdraw", response_model=WithdrawalOut, tags=["review"])
+async def withdraw(data: WithdrawIn, session: Session, actor: SafetyLead) -> WithdrawalOut:
+    """Withdraw now: every open window of the lab closes and every key of those windows dies."""
+    return await service.withdraw(session, actor=actor, reason=data.reason)
 
 
 # --- submissions -------------------------------------------------------------------------------------
@@ -354,8 +357,3 @@ async def my_notices(session: Session, actor: WindowReader) -> list[NoticeOut]:
     """Every review notice to your organisation."""
     return await service.list_notices(session, actor=actor)
 
-
-@last_router.post("/review/participation/withdraw", response_model=WithdrawalOut, tags=["review"])
-async def withdraw(data: WithdrawIn, session: Session, actor: SafetyLead) -> WithdrawalOut:
-    """Withdraw now: every open window of the lab closes and every key of those windows dies."""
-    return await service.withdraw(session, actor=actor, reason=data.reason)

@@ -29,17 +29,19 @@ from forewarn.core.pages import add_nav, render
 from forewarn.earlyaccess.gateway import service as gateway
 from forewarn.earlyaccess.review import policy, service
 from forewarn.earlyaccess.review.api import attachment_response, read_files
+from forewarn.earlyaccess.review.assessments import policy as assessment_policy
 from forewarn.earlyaccess.review.schemas import (
     AgreementIn,
     CredentialIn,
     IssuedKeyOut,
     ModelIn,
     ModelUpdate,
+    WindowOut,
     WindowState,
 )
 
 router = APIRouter(include_in_schema=False)
-add_nav("Review", "/review")
+add_nav("Review", "/review", show=policy.can_read_windows)
 
 Anyone = Annotated[Principal | None, Depends(public())]
 Reader = Annotated[Principal, Depends(require(policy.can_read_windows))]
@@ -81,6 +83,28 @@ def _text(form: Any, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+# --- where a window's people go next -----------------------------------------------------------------
+
+
+async def _facts(session: Session, window: WindowOut) -> assessment_policy.WindowFacts:
+    """What the assessment rules need about ``window`` (the same facts its assessment page uses)."""
+    participants = await service.window_organisations(session, window_id=window.id)
+    return assessment_policy.WindowFacts(
+        lab_organisation_id=window.lab_organisation_id,
+        participants=frozenset(participants) | {window.lab_organisation_id},
+        state=window.state.value,
+    )
+
+
+async def _assessable(session: Session, actor: Principal, windows: list[WindowOut]) -> set[uuid.UUID]:
+    """The windows whose assessment page ``actor`` may open (so a list links only those)."""
+    if assessment_policy.is_coordinator(actor):
+        return {w.id for w in windows}
+    if not assessment_policy.can_use_assessments(actor):
+        return set()
+    return {w.id for w in windows if assessment_policy.can_see_window(actor, await _facts(session, w))}
+
+
 # --- home --------------------------------------------------------------------------------------------
 
 
@@ -90,6 +114,7 @@ async def _home(
     lab = policy.is_lab_person(actor)
     status = await service.participation_status(session, actor=actor) if lab else None
     models = await service.list_models(session, actor=actor) if lab else []
+    windows = await service.list_windows(session, actor=actor)
     return render(
         request,
         "review/home.html",
@@ -97,7 +122,10 @@ async def _home(
         status=status,
         agreement=await service.current_agreement(session),
         models=models,
-        windows=await service.list_windows(session, actor=actor),
+        windows=windows,
+        visible={w.id for w in windows},
+        assessable=await _assessable(session, actor, windows),
+        is_reviewer=assessment_policy.is_reviewer(actor),
         notices=(await service.list_notices(session, actor=actor))[:50],
         is_lab=lab,
         is_lead=policy.is_safety_lead(actor),
@@ -117,10 +145,12 @@ async def home(request: Request, session: Session, actor: Reader) -> Response:
 @router.get("/review/windows", name="review_windows")
 async def windows_page(request: Request, session: Session, actor: Reader) -> Response:
     """Every window you take part in (coordinators: every window), with its day counter."""
+    windows = await service.list_windows(session, actor=actor)
     return render(
         request,
         "review/windows.html",
-        windows=await service.list_windows(session, actor=actor),
+        windows=windows,
+        assessable=await _assessable(session, actor, windows),
         is_coordinator=policy.is_coordinator(actor),
     )
 
@@ -186,6 +216,7 @@ async def _agreement(
         status=await service.participation_status(session, actor=actor) if lab and actor else None,
         is_lead=policy.is_safety_lead(actor),
         can_publish=policy.can_publish_agreement(actor),
+        can_review=policy.can_read_windows(actor),
         done=DONE.get(request.query_params.get("done", "")),
         error=error,
     )
@@ -270,6 +301,7 @@ async def _model(
         own=own,
         lab_view=actor.organisation_id == model.organisation_id,
         windows=windows,
+        assessable=await _assessable(session, actor, windows),
         live=next((w for w in windows if w.state != WindowState.CLOSED), None),
         messages=await service.list_messages(session, model_id=model_id, actor=actor) if channel else None,
         participating=await service.is_participating(session, organisation_id=model.organisation_id),
@@ -437,6 +469,7 @@ async def _window(
     names = {g.organisation_id: g.organisation_name for g in grants}
     lab = await accounts.get_organisation(session, organisation_id=window.lab_organisation_id, actor=None)
     names[lab.id] = lab.name
+    facts = await _facts(session, window)
     usage = []
     if (own or coordinator or actor.is_platform_admin) and window.access_starts_at is not None:
         usage = [
@@ -458,6 +491,12 @@ async def _window(
         usage=usage,
         names=names,
         notices=await service.list_notices(session, actor=actor, window_id=window_id),
+        # Where to go next, only for those the target page admits (no link to a refusal).
+        can_assess=assessment_policy.can_see_window(actor, facts),
+        can_report=assessment_policy.can_read_report(actor, facts),
+        channel=await service.can_use_channel(session, model_id=window.model_id, actor=actor),
+        holds_key=any(k.holder_person_id == actor.person_id for k in keys),
+        lab_view=actor.organisation_id == window.lab_organisation_id,
         issued=issued,
         done=DONE.get(request.query_params.get("done", "")),
         error=error,

@@ -21,6 +21,7 @@ from forewarn.accounts.schemas import OrgKind, Principal
 from forewarn.core.errors import ForewarnError, InvalidInput, Problem
 from forewarn.core.http import RuntimeDep, Session
 from forewarn.core.pages import add_nav, render
+from forewarn.earlyaccess.review import service as review
 from forewarn.earlyaccess.review.assessments import api, policy, service
 from forewarn.earlyaccess.review.assessments.schemas import (
     AREA_LABELS,
@@ -37,7 +38,7 @@ from forewarn.earlyaccess.review.assessments.schemas import (
 )
 
 router = APIRouter(include_in_schema=False)
-add_nav("Assessments", "/assessments")
+add_nav("Assessments", "/assessments", show=policy.can_use_assessments)
 
 Participant = Annotated[Principal, Depends(require(policy.can_use_assessments))]
 Planner = Annotated[Principal, Depends(require(policy.can_plan_workstreams))]
@@ -139,6 +140,7 @@ async def _window_page(
         can_file=policy.can_file_in_window(actor, facts),
         can_report=policy.can_read_report(actor, facts),
         can_issue=policy.can_triage(actor),
+        channel=await review.can_use_channel(session, model_id=window.model_id, actor=actor),
         areas=list(Area),
         area_labels=AREA_LABELS,
         severities=list(Severity),
