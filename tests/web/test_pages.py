@@ -10,6 +10,7 @@ import httpx
 from tests.conftest import PASSWORD, OrgFactory
 
 from forewarn.accounts.schemas import OrgKind, Principal, Role
+from forewarn.web.views import ROLE_CARDS
 
 
 def hidden(html: str, name: str) -> str:
@@ -113,3 +114,22 @@ async def test_admin_creates_org_and_person_and_token_in_pages(
     assert me.status_code == 200 and me.json()["email"] == admin.email
     listing = await client.get("/account/tokens")
     assert token.group(1) not in listing.text  # shown once only
+
+
+async def test_the_partner_panel_card_leads_a_member_to_their_queue(
+    client: httpx.AsyncClient, make_org: OrgFactory, make_person: Callable[..., Awaitable[Principal]]
+) -> None:
+    agency = await make_org(kind=OrgKind.AGENCY, code=f"PP{uuid.uuid4().hex[:6].upper()}")
+    member = await make_person(agency, [Role.PANEL_MEMBER])
+    await sign_in(client, member.email)
+    home = await client.get("/")
+    assert '<a href="/partners#queue">Partner panel</a>' in home.text
+    # Every card of the home page leads to a page that opens for its reader.
+    cards = re.search(r'data-testid="capabilities">(.*?)</ul>', home.text, re.S)
+    assert cards is not None
+    for href in re.findall(r'href="([^"]+)"', cards.group(1)):
+        assert (await client.get(href)).status_code == 200, href
+    landing = await client.get("/partners")
+    assert '<h2 id="queue">Your panel queue</h2>' in landing.text
+    # Every role's card links to its page (none is a dead end).
+    assert all(card.href for cards_of_role in ROLE_CARDS.values() for card in cards_of_role)

@@ -57,7 +57,11 @@ ROLE_CARDS: dict[Role, list[Card]] = {
         )
     ],
     Role.PANEL_MEMBER: [
-        Card("Partner panel", "Vote on trusted-partner access with a written rationale; declare conflicts.")
+        Card(
+            "Partner panel",
+            "Vote on trusted-partner access with a written rationale; declare conflicts.",
+            "/partners#queue",  # the partners page (public) opens on the member's queue
+        )
     ],
     Role.CLEARINGHOUSE_ANALYST: [
         Card(

@@ -12,9 +12,10 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from tests.conftest import new_person
 
 from forewarn.accounts import service as accounts
-from forewarn.accounts.schemas import OrganisationIn, OrgKind, PersonIn, Principal, Role
+from forewarn.accounts.schemas import OrganisationIn, OrgKind, Principal, Role
 from forewarn.core.keys import DataKey
 from forewarn.earlyaccess.review import service as review
 from forewarn.earlyaccess.review.schemas import AgreementIn, CredentialIn, ModelIn, ModelOut, WindowOut
@@ -43,22 +44,9 @@ async def org(
 async def person(
     session: AsyncSession, organisation_id: uuid.UUID, roles: list[Role], *, email: str | None = None
 ) -> Principal:
-    created = await accounts.create_person(
-        session,
-        data=PersonIn(
-            email=email or f"p{uuid.uuid4().hex[:10]}@example.org",
-            name=f"Person {uuid.uuid4().hex[:4]}",
-            password="correct horse battery staple",
-            organisation_id=organisation_id,
-            roles=roles,
-        ),
-        actor=None,
+    return await new_person(
+        session, organisation_id, roles, email=email, name=f"Person {uuid.uuid4().hex[:4]}"
     )
-    principal = await accounts.principal_for(
-        session, person_id=created.id, organisation_id=organisation_id, via="session"
-    )
-    assert principal is not None
-    return principal
 
 
 @dataclass

@@ -8,6 +8,7 @@ names the field; nothing sealed (threshold numbers, comments) is ever echoed bac
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -21,8 +22,10 @@ from forewarn.core.http import RuntimeDep, Session
 from forewarn.core.pages import render
 from forewarn.earlyaccess.benchmark import policy, service
 from forewarn.earlyaccess.benchmark.api import read_upload
-from forewarn.earlyaccess.benchmark.schemas import ConsultationIn, PolicyIn
+from forewarn.earlyaccess.benchmark.schemas import ConsultationIn, DeterminationOut, PolicyIn, PublicVerdict
+from forewarn.earlyaccess.review import policy as review_policy
 from forewarn.earlyaccess.review import service as review
+from forewarn.earlyaccess.review.schemas import ModelOut, WindowState
 
 router = APIRouter(include_in_schema=False)
 
@@ -201,17 +204,64 @@ async def activate_from_page(
     return _done("policy-activated")
 
 
+@dataclass(frozen=True)
+class NextStep:
+    """Where a covered verdict leads its reader: the model's live window, or the form that opens one."""
+
+    label: str
+    href: str
+
+
+async def _next_steps(
+    session: Session,
+    actor: Principal,
+    models: dict[uuid.UUID, ModelOut],
+    determinations: list[DeterminationOut],
+) -> dict[uuid.UUID, NextStep]:
+    """For each model's newest verdict, when it says covered: its window (if the reader takes part in
+    one that is not closed), else the model page's window form (its lab's safety lead, model not
+    released). Only pages that admit the reader are offered: the review programme's rules decide."""
+    live = {
+        w.model_id: w
+        for w in await review.list_windows(session, actor=actor)
+        if w.state != WindowState.CLOSED
+    }
+    steps: dict[uuid.UUID, NextStep] = {}
+    seen: set[uuid.UUID] = set()
+    for d in determinations:  # newest first
+        if d.verdict is None or d.model_id in seen:
+            continue
+        seen.add(d.model_id)
+        model = models.get(d.model_id)
+        if d.verdict != PublicVerdict.COVERED or model is None:
+            continue
+        window = live.get(d.model_id)
+        if window is not None:
+            when = f"day {window.day}" if window.day else "access starts with the credential"
+            steps[d.id] = NextStep(f"Review window ({when})", f"/review/windows/{window.id}")
+        elif model.released_at is None and review_policy.can_open_window(actor, model.organisation_id):
+            steps[d.id] = NextStep("Open a review window", f"/review/models/{model.id}#windows")
+    return steps
+
+
 async def _lab_page(
     request: Request, session: Session, actor: Principal, *, error: str | None = None, status_code: int = 200
 ) -> Response:
-    models = await review.list_models(session, actor=actor)
+    models = {m.id: m for m in await review.list_models(session, actor=actor)}
+    determinations = await service.list_determinations(session, actor=actor)
     return render(
         request,
         "benchmark/determinations.html",
         status_code=status_code,
-        models={m.id: m for m in models},
-        determinations=await service.list_determinations(session, actor=actor),
+        models=models,
+        determinations=determinations,
         can_request=policy.can_request_determination(actor),
+        # Links into the review programme, only where its pages admit the reader.
+        can_review=review_policy.can_read_windows(actor),
+        model_pages={
+            m.id for m in models.values() if review_policy.can_open_model_page(actor, m.organisation_id)
+        },
+        next_steps=await _next_steps(session, actor, models, determinations),
         error=error,
     )
 

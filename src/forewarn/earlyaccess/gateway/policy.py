@@ -7,6 +7,10 @@ principal, so the app's access check sees an explicit, fail-closed rule on them.
 
 People see their own keys; a lab's safety lead sees the usage of the lab's windows, per organisation.
 Who may *hold* a key is decided by the review and partners domains before they call ``issue_key``.
+
+The two roles that assess a model (the assessment coordinator and the reviewer) are stated here, the
+lowest layer that needs them: the keys page links a holder to their assessment page, and the review
+programme's assessment rules (``review.assessments.policy``) use these same two functions.
 """
 
 from __future__ import annotations
@@ -43,3 +47,35 @@ def can_view_window_usage(principal: Principal | None, lab_organisation_id: uuid
         and principal is not None
         and (principal.organisation_id == lab_organisation_id)
     )
+
+
+# --- who assesses ------------------------------------------------------------------------------------
+
+
+def is_assessment_coordinator(principal: Principal | None) -> bool:
+    """An agency's assessment coordinator: plans and triages every window's assessment."""
+    return (
+        principal is not None
+        and principal.org_kind == OrgKind.AGENCY
+        and principal.organisation_id is not None
+        and Role.ASSESSMENT_COORDINATOR in principal.roles
+    )
+
+
+def is_assessment_reviewer(principal: Principal | None) -> bool:
+    """A reviewer of an agency or a partner: works in the windows their organisation takes part in."""
+    return (
+        principal is not None
+        and principal.org_kind in (OrgKind.AGENCY, OrgKind.PARTNER)
+        and principal.organisation_id is not None
+        and Role.REVIEWER in principal.roles
+    )
+
+
+def may_assess_held_window(principal: Principal | None) -> bool:
+    """Whether the assessment page of a window in which ``principal`` holds an active key admits them.
+
+    An active key means the holder's organisation takes part in the window, so the page's rule
+    (``review.assessments.policy.can_see_window``) comes down to the two assessing roles.
+    """
+    return is_assessment_coordinator(principal) or is_assessment_reviewer(principal)

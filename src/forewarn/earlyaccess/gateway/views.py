@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from forewarn.accounts import service as accounts
 from forewarn.accounts.http import require
-from forewarn.accounts.schemas import OrgKind, Principal, Role
+from forewarn.accounts.schemas import Principal
 from forewarn.core.errors import NotFound
 from forewarn.core.http import RuntimeDep, Session
 from forewarn.core.pages import render
@@ -28,15 +28,6 @@ def gateway_base_url(request: Request, configured: str | None) -> str:
     return base.rstrip("/") + "/gateway/v1"
 
 
-def _may_assess(actor: Principal) -> bool:
-    """Whether a key's assessment page admits ``actor`` (the assessments rule for a window the actor's
-    organisation takes part in, which an active key implies): reviewers of agencies and partners, and
-    coordinators. Restated here because the gateway sits below the review programme and never imports it."""
-    if actor.org_kind == OrgKind.AGENCY and Role.ASSESSMENT_COORDINATOR in actor.roles:
-        return True
-    return actor.org_kind in (OrgKind.AGENCY, OrgKind.PARTNER) and Role.REVIEWER in actor.roles
-
-
 @router.get("/gateway/keys", name="gateway_keys")
 async def keys_page(request: Request, session: Session, runtime: RuntimeDep, actor: KeyHolder) -> Response:
     """Your gateway keys, and how to point the openai client, Inspect, garak or PyRIT at the gateway."""
@@ -46,7 +37,7 @@ async def keys_page(request: Request, session: Session, runtime: RuntimeDep, act
         "gateway/keys.html",
         keys=keys,
         base_url=gateway_base_url(request, runtime.settings.base_url),
-        may_assess=_may_assess(actor),
+        may_assess=policy.may_assess_held_window(actor),
     )
 
 

@@ -5,9 +5,10 @@ messages). Entry points stay thin: parse, authorise (``require``), call the serv
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from forewarn.accounts.http import public, require
 from forewarn.accounts.schemas import Principal
@@ -39,6 +40,9 @@ from forewarn.earlyaccess.review.schemas import (
     WithdrawalOut,
     WithdrawIn,
 )
+
+if TYPE_CHECKING:
+    from forewarn.core.jobs import Runtime
 
 router = APIRouter()
 
@@ -184,6 +188,19 @@ async def post_message(
     files: Annotated[list[UploadFile], File(description="attachments (sealed at rest)")] = [],  # noqa: B006 -- FastAPI reads the default, never mutates it
 ) -> MessageOut:
     """Post a message (multipart: ``body`` and any ``files``); attachments are sealed at rest."""
+    return await post_with_files(session, runtime, model_id=model_id, body=body, files=files, actor=actor)
+
+
+async def post_with_files(
+    session: AsyncSession,
+    runtime: Runtime,
+    *,
+    model_id: uuid.UUID,
+    body: str,
+    files: list[UploadFile],
+    actor: Principal,
+) -> MessageOut:
+    """Post a message with its uploaded files, under the programme's limits (the API's and the page's)."""
     settings = runtime.settings
     attachments = await read_files(
         files, limit=settings.review_max_attachment_bytes, count=settings.review_max_attachments
@@ -356,4 +373,3 @@ async def window_notices(window_id: uuid.UUID, session: Session, actor: WindowRe
 async def my_notices(session: Session, actor: WindowReader) -> list[NoticeOut]:
     """Every review notice to your organisation."""
     return await service.list_notices(session, actor=actor)
-

@@ -94,3 +94,17 @@ def can_use_channel(principal: Principal | None) -> bool:
 def can_manage_window(principal: Principal | None) -> bool:
     """Close a window: its lab's safety lead (checked by the service) or a coordinator."""
     return is_safety_lead(principal) or is_coordinator(principal)
+
+
+def can_open_model_page(principal: Principal | None, organisation_id: uuid.UUID) -> bool:
+    """Whether a model's page (``/review/models/{id}``) of ``organisation_id`` admits ``principal`` on the
+    rules alone: the route's (the channel's sides) and the model's (its lab, custodians, administrators).
+    Agencies granted access to one of its windows reach it too; only the service knows that."""
+    return can_use_channel(principal) and can_view_model(principal, organisation_id)
+
+
+def can_open_window(principal: Principal | None, organisation_id: uuid.UUID) -> bool:
+    """A lab's safety lead opens windows for the lab's own models (the service checks the model's state)."""
+    return (
+        is_safety_lead(principal) and principal is not None and principal.organisation_id == organisation_id
+    )

@@ -93,6 +93,17 @@ from forewarn.earlyaccess.review.schemas import (
 from forewarn.ledger import service as ledger
 
 
+async def _insert(session: AsyncSession, row: object, *, clash: str) -> None:
+    """Add ``row``; a unique constraint it breaks becomes ``Conflict(clash)``, and the savepoint keeps
+    the caller's transaction usable."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        raise Conflict(clash) from None
+
+
 def _aad(model_id: uuid.UUID) -> bytes:
     return b"forewarn model credential\n" + str(model_id).encode()
 
@@ -154,12 +165,7 @@ async def register_model(session: AsyncSession, *, data: ModelIn, actor: Princip
         card_evaluations=data.card_evaluations,
         card_url=data.card_url,
     )
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-    except IntegrityError:
-        raise Conflict("this lab already registered a model with that name and version") from None
+    await _insert(session, row, clash="this lab already registered a model with that name and version")
     await ledger.append(
         session,
         type="review.model_registered",
@@ -613,12 +619,7 @@ async def open_window(
         length_days=length_days,
         opened_at=now,
     )
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-    except IntegrityError:
-        raise Conflict("this model already has a window that is not closed") from None
+    await _insert(session, row, clash="this model already has a window that is not closed")
     await ledger.append(
         session,
         type="review.window_opened",

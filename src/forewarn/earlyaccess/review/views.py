@@ -14,10 +14,12 @@ Forms work without JavaScript; a refused form re-renders the page with an error 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from forewarn.accounts import service as accounts
@@ -27,8 +29,8 @@ from forewarn.core.errors import ForewarnError
 from forewarn.core.http import RuntimeDep, Session
 from forewarn.core.pages import add_nav, render
 from forewarn.earlyaccess.gateway import service as gateway
-from forewarn.earlyaccess.review import policy, service
-from forewarn.earlyaccess.review.api import attachment_response, read_files
+from forewarn.earlyaccess.review import _pages as pages
+from forewarn.earlyaccess.review import api, policy, service
 from forewarn.earlyaccess.review.assessments import policy as assessment_policy
 from forewarn.earlyaccess.review.schemas import (
     AgreementIn,
@@ -50,32 +52,6 @@ Publisher = Annotated[Principal, Depends(require(policy.can_publish_agreement))]
 Coordinator = Annotated[Principal, Depends(require(policy.is_coordinator))]
 WindowManager = Annotated[Principal, Depends(require(policy.can_manage_window))]
 ChannelUser = Annotated[Principal, Depends(require(policy.can_use_channel))]
-
-#: Notices a redirect may ask for (by code, so a link cannot inject text).
-DONE: dict[str, str] = {
-    "signed": "Your lab signed the agreement: it takes part in the programme.",
-    "withdrawn": "Your lab withdrew. Its open windows are closed and every key is revoked.",
-    "published": "The new agreement version is published.",
-    "registered": "The model is registered.",
-    "updated": "The model is updated.",
-    "released": "The model is marked released; its open window is closed.",
-    "window-opened": "The window is open. Access starts when you hand over the upstream credential.",
-    "credential": "The credential is stored (sealed). Access through the gateway is on.",
-    "closed": "The window is closed; every key of it is revoked.",
-    "granted": "Access granted.",
-    "revoked": "Access revoked; the organisation's keys for this window are revoked.",
-    "key-revoked": "The key is revoked.",
-    "posted": "Your message is recorded.",
-}
-
-
-def _errors(exc: ValidationError) -> str:
-    """Field names and messages only (never the submitted values)."""
-    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors())
-
-
-def _done(url: str, code: str) -> Response:
-    return RedirectResponse(f"{url}?done={code}", status_code=303)
 
 
 def _text(form: Any, name: str) -> str:
@@ -130,7 +106,7 @@ async def _home(
         is_lab=lab,
         is_lead=policy.is_safety_lead(actor),
         is_coordinator=policy.is_coordinator(actor),
-        done=DONE.get(request.query_params.get("done", "")),
+        done=pages.notice(request),
         error=error,
         form=getattr(request.state, "review_form", {}),
     )
@@ -187,12 +163,12 @@ async def register_from_page(
     try:
         parsed = ModelIn.model_validate(data)
     except ValidationError as exc:
-        return await _home(request, session, actor, error=_errors(exc), status_code=422)
+        return await _home(request, session, actor, error=pages.field_errors(exc), status_code=422)
     try:
         model = await service.register_model(session, data=parsed, actor=actor, key=runtime.keys.data)
     except ForewarnError as exc:
         return await _home(request, session, actor, error=str(exc), status_code=exc.status_code)
-    return _done(f"/review/models/{model.id}", "registered")
+    return pages.done(f"/review/models/{model.id}", "registered")
 
 
 # --- agreement ---------------------------------------------------------------------------------------
@@ -217,7 +193,7 @@ async def _agreement(
         is_lead=policy.is_safety_lead(actor),
         can_publish=policy.can_publish_agreement(actor),
         can_review=policy.can_read_windows(actor),
-        done=DONE.get(request.query_params.get("done", "")),
+        done=pages.notice(request),
         error=error,
     )
 
@@ -242,7 +218,7 @@ async def sign_from_page(
         await service.sign(session, agreement_version=version, actor=actor)
     except ForewarnError as exc:
         return await _agreement(request, session, actor, error=str(exc), status_code=exc.status_code)
-    return _done("/review/agreement", "signed")
+    return pages.done("/review/agreement", "signed")
 
 
 @router.post("/review/agreement/withdraw", name="review_withdraw")
@@ -253,7 +229,7 @@ async def withdraw_from_page(
         await service.withdraw(session, actor=actor, reason=reason.strip())
     except ForewarnError as exc:
         return await _agreement(request, session, actor, error=str(exc), status_code=exc.status_code)
-    return _done("/review/agreement", "withdrawn")
+    return pages.done("/review/agreement", "withdrawn")
 
 
 @router.post("/review/agreement/publish", name="review_publish")
@@ -267,9 +243,9 @@ async def publish_from_page(
     try:
         data = AgreementIn(title=title, body=body)
     except ValidationError as exc:
-        return await _agreement(request, session, actor, error=_errors(exc), status_code=422)
+        return await _agreement(request, session, actor, error=pages.field_errors(exc), status_code=422)
     await service.publish_agreement(session, data=data, actor=actor)
-    return _done("/review/agreement", "published")
+    return pages.done("/review/agreement", "published")
 
 
 # --- a model -----------------------------------------------------------------------------------------
@@ -308,7 +284,7 @@ async def _model(
         window_days=request.app.state.runtime.settings.review_window_days,
         window_allowed=model.covered is True
         or (model.covered is None and not request.app.state.runtime.settings.review_require_covered),
-        done=DONE.get(request.query_params.get("done", "")),
+        done=pages.notice(request),
         error=error,
     )
 
@@ -343,15 +319,15 @@ async def update_from_page(
     try:
         parsed = ModelUpdate.model_validate(data)
     except ValidationError as exc:
-        return await _model(request, session, actor, model_id, error=_errors(exc), status_code=422)
+        return await _model(request, session, actor, model_id, error=pages.field_errors(exc), status_code=422)
     await service.update_model(session, model_id=model_id, data=parsed, actor=actor)
-    return _done(f"/review/models/{model_id}", "updated")
+    return pages.done(f"/review/models/{model_id}", "updated")
 
 
 @router.post("/review/models/{model_id}/release", name="review_release")
 async def release_from_page(model_id: uuid.UUID, session: Session, actor: SafetyLead) -> Response:
     await service.mark_released(session, model_id=model_id, actor=actor)
-    return _done(f"/review/models/{model_id}", "released")
+    return pages.done(f"/review/models/{model_id}", "released")
 
 
 @router.post("/review/models/{model_id}/windows", name="review_open_window")
@@ -369,7 +345,7 @@ async def open_from_page(
         )
     except ForewarnError as exc:
         return await _model(request, session, actor, model_id, error=str(exc), status_code=exc.status_code)
-    return _done(f"/review/windows/{window.id}", "window-opened")
+    return pages.done(f"/review/windows/{window.id}", "window-opened")
 
 
 @router.post("/review/models/{model_id}/messages", name="review_post_message")
@@ -382,37 +358,22 @@ async def message_from_page(
     body: Annotated[str, Form(max_length=100_000)] = "",
     files: Annotated[list[UploadFile], File()] = [],  # noqa: B006 -- FastAPI reads the default, never mutates it
 ) -> Response:
-    settings = runtime.settings
-    try:
-        attachments = await read_files(
-            files, limit=settings.review_max_attachment_bytes, count=settings.review_max_attachments
-        )
-        await service.post_message(
-            session,
-            model_id=model_id,
-            body=body,
-            attachments=attachments,
-            actor=actor,
-            key=runtime.keys.data,
-            max_chars=settings.review_max_message_chars,
-            max_attachment_bytes=settings.review_max_attachment_bytes,
-            max_attachments=settings.review_max_attachments,
-        )
-    except ForewarnError as exc:
-        if exc.status_code == 404:
-            raise
-        return await _model(request, session, actor, model_id, error=str(exc), status_code=exc.status_code)
-    return RedirectResponse(f"/review/models/{model_id}?done=posted#messages", status_code=303)
+    work = api.post_with_files(session, runtime, model_id=model_id, body=body, files=files, actor=actor)
+    return await pages.attempt(
+        work,
+        then=pages.done(f"/review/models/{model_id}", "posted", anchor="messages"),
+        refused=lambda exc: _model(
+            request, session, actor, model_id, error=str(exc), status_code=exc.status_code
+        ),
+    )
 
 
 @router.get("/review/models/{model_id}/attachments/{attachment_id}", name="review_attachment")
 async def attachment_from_page(
     model_id: uuid.UUID, attachment_id: uuid.UUID, session: Session, runtime: RuntimeDep, actor: ChannelUser
 ) -> Response:
-    meta, data = await service.get_attachment(
-        session, model_id=model_id, attachment_id=attachment_id, actor=actor, key=runtime.keys.data
-    )
-    return attachment_response(meta.filename, meta.content_type, data)
+    """The same download as the API's (never rendered inline)."""
+    return await api.get_attachment(model_id, attachment_id, session, runtime, actor)
 
 
 # --- a window ----------------------------------------------------------------------------------------
@@ -498,8 +459,33 @@ async def _window(
         holds_key=any(k.holder_person_id == actor.person_id for k in keys),
         lab_view=actor.organisation_id == window.lab_organisation_id,
         issued=issued,
-        done=DONE.get(request.query_params.get("done", "")),
+        done=pages.notice(request),
         error=error,
+    )
+
+
+async def _window_refused(
+    request: Request, session: Session, actor: Principal, window_id: uuid.UUID, exc: ForewarnError
+) -> Response:
+    """A window form the service refused: the page again with the error (a 404 stays a 404)."""
+    if exc.status_code == 404:
+        raise exc
+    return await _window(request, session, actor, window_id, error=str(exc), status_code=exc.status_code)
+
+
+async def _window_form(
+    request: Request,
+    session: Session,
+    actor: Principal,
+    window_id: uuid.UUID,
+    work: Awaitable[object],
+    code: str,
+) -> Response:
+    """A window form's service call: back to the window with the notice ``code``, or refused."""
+    return await pages.attempt(
+        work,
+        then=pages.done(f"/review/windows/{window_id}", code),
+        refused=partial(_window_refused, request, session, actor, window_id),
     )
 
 
@@ -519,16 +505,13 @@ async def credential_from_page(
     try:
         data = CredentialIn.model_validate({k: v for k, v in raw.items() if v})
     except ValidationError as exc:
-        return await _window(request, session, actor, window_id, error=_errors(exc), status_code=422)
-    try:
-        await service.register_credential(
-            session, window_id=window_id, data=data, actor=actor, key=runtime.keys.data
+        return await _window(
+            request, session, actor, window_id, error=pages.field_errors(exc), status_code=422
         )
-    except ForewarnError as exc:
-        if exc.status_code == 404:
-            raise
-        return await _window(request, session, actor, window_id, error=str(exc), status_code=exc.status_code)
-    return _done(f"/review/windows/{window_id}", "credential")
+    work = service.register_credential(
+        session, window_id=window_id, data=data, actor=actor, key=runtime.keys.data
+    )
+    return await _window_form(request, session, actor, window_id, work, "credential")
 
 
 @router.post("/review/windows/{window_id}/close", name="review_close")
@@ -539,7 +522,7 @@ async def close_from_page(
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     await service.close_window(session, window_id=window_id, actor=actor, reason=reason.strip())
-    return _done(f"/review/windows/{window_id}", "closed")
+    return pages.done(f"/review/windows/{window_id}", "closed")
 
 
 @router.post("/review/windows/{window_id}/grants", name="review_grant")
@@ -556,13 +539,8 @@ async def grant_from_page(
         return await _window(
             request, session, actor, window_id, error="organisation_id: choose an agency", status_code=422
         )
-    try:
-        await service.grant_agency_access(session, window_id=window_id, organisation_id=org, actor=actor)
-    except ForewarnError as exc:
-        if exc.status_code == 404:
-            raise
-        return await _window(request, session, actor, window_id, error=str(exc), status_code=exc.status_code)
-    return _done(f"/review/windows/{window_id}", "granted")
+    work = service.grant_agency_access(session, window_id=window_id, organisation_id=org, actor=actor)
+    return await _window_form(request, session, actor, window_id, work, "granted")
 
 
 @router.post("/review/windows/{window_id}/grants/{grant_id}/revoke", name="review_revoke_grant")
@@ -578,15 +556,10 @@ async def revoke_grant_from_page(
         return await _window(
             request, session, actor, window_id, error="reason: give a reason", status_code=422
         )
-    try:
-        await service.revoke_agency_access(
-            session, window_id=window_id, grant_id=grant_id, reason=reason.strip(), actor=actor
-        )
-    except ForewarnError as exc:
-        if exc.status_code == 404:
-            raise
-        return await _window(request, session, actor, window_id, error=str(exc), status_code=exc.status_code)
-    return _done(f"/review/windows/{window_id}", "revoked")
+    work = service.revoke_agency_access(
+        session, window_id=window_id, grant_id=grant_id, reason=reason.strip(), actor=actor
+    )
+    return await _window_form(request, session, actor, window_id, work, "revoked")
 
 
 @router.post("/review/windows/{window_id}/keys", name="review_issue_key")
@@ -621,9 +594,7 @@ async def key_from_page(
             token_budget=budget,
         )
     except ForewarnError as exc:
-        if exc.status_code == 404:
-            raise
-        return await _window(request, session, actor, window_id, error=str(exc), status_code=exc.status_code)
+        return await _window_refused(request, session, actor, window_id, exc)
     shown = IssuedKeyOut(
         id=issued.id,
         window_id=issued.window_id,
@@ -651,4 +622,4 @@ async def revoke_key_from_page(
         reason=reason.strip() or "revoked by the coordinator",
         actor=actor,
     )
-    return _done(f"/review/windows/{window_id}", "key-revoked")
+    return pages.done(f"/review/windows/{window_id}", "key-revoked")

@@ -8,6 +8,7 @@ import pytest
 
 from forewarn.accounts.schemas import OrgKind, Principal, Role
 from forewarn.clearinghouse.advisories.schemas import Tlp
+from forewarn.earlyaccess.gateway import policy as gateway_policy
 from forewarn.earlyaccess.review.assessments import policy
 
 LAB = uuid.uuid4()
@@ -105,6 +106,24 @@ def test_who_sees_the_window_and_its_report() -> None:
     closed = policy.WindowFacts(lab_organisation_id=LAB, participants=WINDOW.participants, state="closed")
     assert {n for n, p in PEOPLE.items() if policy.can_read_report(p, WINDOW)} == {"coordinator"}
     assert {n for n, p in PEOPLE.items() if policy.can_read_report(p, closed)} == {"coordinator", "lab"}
+
+
+def test_the_gateway_links_a_key_holder_to_the_assessment_page_on_the_same_rule() -> None:
+    """The keys page's rule (gateway) agrees with the assessment page's (review) for every key holder:
+    a key means the holder's organisation takes part in the window."""
+    for name, person in PEOPLE.items():
+        if person.org_kind == OrgKind.LAB:
+            continue  # a lab never holds a key to its own model
+        taking_part = policy.WindowFacts(
+            lab_organisation_id=LAB,
+            participants=WINDOW.participants
+            | ({person.organisation_id} if person.organisation_id else set()),
+            state="open",
+        )
+        expected = policy.can_see_window(person, taking_part)
+        assert gateway_policy.may_assess_held_window(person) is expected, name
+    assert not gateway_policy.may_assess_held_window(None)
+    assert policy.is_coordinator is gateway_policy.is_assessment_coordinator
 
 
 def test_route_rules() -> None:

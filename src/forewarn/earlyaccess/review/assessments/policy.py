@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from forewarn.accounts.schemas import OrgKind, Principal, Role
 from forewarn.clearinghouse.advisories.schemas import Tlp
+from forewarn.earlyaccess.gateway import policy as gateway_policy
 
 
 @dataclass(frozen=True)
@@ -49,22 +50,10 @@ class FindingFacts:
     release_to_lab: bool = False
 
 
-def is_coordinator(principal: Principal | None) -> bool:
-    return (
-        principal is not None
-        and principal.org_kind == OrgKind.AGENCY
-        and principal.organisation_id is not None
-        and Role.ASSESSMENT_COORDINATOR in principal.roles
-    )
-
-
-def is_reviewer(principal: Principal | None) -> bool:
-    return (
-        principal is not None
-        and principal.org_kind in (OrgKind.AGENCY, OrgKind.PARTNER)
-        and principal.organisation_id is not None
-        and Role.REVIEWER in principal.roles
-    )
+#: The two assessing roles, stated once in the gateway's rules (its keys page needs them too, and the
+#: gateway may not import the review programme).
+is_coordinator = gateway_policy.is_assessment_coordinator
+is_reviewer = gateway_policy.is_assessment_reviewer
 
 
 def is_lab_lead(principal: Principal | None) -> bool:

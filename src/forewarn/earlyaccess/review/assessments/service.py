@@ -22,7 +22,9 @@ import hashlib
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -830,6 +832,42 @@ async def _store_import(
     return ImportOut(source=source, findings=out, passed_probes=result.passed_probes, sha256=result.sha256)
 
 
+@dataclass(frozen=True)
+class _ImportTarget:
+    """Where an imported file's findings go, and the evidence size they may carry."""
+
+    window_id: uuid.UUID
+    workstream_id: uuid.UUID | None
+    tlp: Tlp
+    max_evidence_bytes: int
+
+
+async def _import_file(
+    session: AsyncSession,
+    where: _ImportTarget,
+    source: FindingSource,
+    read: Callable[[], imports.ImportResult],
+    *,
+    actor: Principal,
+    key: DataKey,
+) -> ImportOut:
+    """Check the caller may file in the window (and the workstream is the window's), then parse the
+    file with ``read`` and store its findings: a refused caller's file is never parsed."""
+    await _filing_window(session, where.window_id, actor)
+    await _check_workstream(session, where.window_id, where.workstream_id)
+    return await _store_import(
+        session,
+        window_id=where.window_id,
+        result=read(),
+        source=source,
+        tlp=where.tlp,
+        workstream_id=where.workstream_id,
+        actor=actor,
+        key=key,
+        max_evidence_bytes=where.max_evidence_bytes,
+    )
+
+
 async def import_garak(
     session: AsyncSession,
     *,
@@ -842,20 +880,9 @@ async def import_garak(
     limits: imports.Limits,
 ) -> ImportOut:
     """Findings from a garak report: one per probe with a failed output (nothing stored on any error)."""
-    await _filing_window(session, window_id, actor)
-    await _check_workstream(session, window_id, workstream_id)
-    result = imports.read_garak(blob, limits=limits)
-    return await _store_import(
-        session,
-        window_id=window_id,
-        result=result,
-        source=FindingSource.GARAK,
-        tlp=tlp,
-        workstream_id=workstream_id,
-        actor=actor,
-        key=key,
-        max_evidence_bytes=limits.max_bytes,
-    )
+    where = _ImportTarget(window_id, workstream_id, tlp, limits.max_bytes)
+    read = partial(imports.read_garak, blob, limits=limits)
+    return await _import_file(session, where, FindingSource.GARAK, read, actor=actor, key=key)
 
 
 async def import_inspect(
@@ -873,23 +900,18 @@ async def import_inspect(
     limits: imports.Limits,
 ) -> ImportOut:
     """One finding from an Inspect eval log (``.eval`` or ``.json``), the log attached as evidence."""
-    await _filing_window(session, window_id, actor)
-    await _check_workstream(session, window_id, workstream_id)
-    result = imports.read_inspect(blob, filename=filename, severity=severity, area=area, limits=limits)
-    # The log is evidence: stored under the name of its format, whatever the upload was called.
-    for item in result.findings:
-        item.evidence = [imports.Attachment(_evidence_name(a), a.content_type, a.data) for a in item.evidence]
-    return await _store_import(
-        session,
-        window_id=window_id,
-        result=result,
-        source=FindingSource.INSPECT,
-        tlp=tlp,
-        workstream_id=workstream_id,
-        actor=actor,
-        key=key,
-        max_evidence_bytes=limits.max_bytes,
-    )
+
+    def read() -> imports.ImportResult:
+        result = imports.read_inspect(blob, filename=filename, severity=severity, area=area, limits=limits)
+        # The log is evidence: stored under the name of its format, whatever the upload was called.
+        for item in result.findings:
+            item.evidence = [
+                imports.Attachment(_evidence_name(a), a.content_type, a.data) for a in item.evidence
+            ]
+        return result
+
+    where = _ImportTarget(window_id, workstream_id, tlp, limits.max_bytes)
+    return await _import_file(session, where, FindingSource.INSPECT, read, actor=actor, key=key)
 
 
 def _evidence_name(attachment: imports.Attachment) -> str:

@@ -8,19 +8,22 @@ an error that names the field. Everything works without JavaScript.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from forewarn.accounts import service as accounts
 from forewarn.accounts.http import require
+from forewarn.accounts.policy import Rule
 from forewarn.accounts.schemas import OrgKind, Principal
 from forewarn.core.errors import ForewarnError, InvalidInput, Problem
 from forewarn.core.http import RuntimeDep, Session
 from forewarn.core.pages import add_nav, render
+from forewarn.earlyaccess.review import _pages as pages
 from forewarn.earlyaccess.review import service as review
 from forewarn.earlyaccess.review.assessments import api, policy, service
 from forewarn.earlyaccess.review.assessments.schemas import (
@@ -45,34 +48,6 @@ Planner = Annotated[Principal, Depends(require(policy.can_plan_workstreams))]
 Filer = Annotated[Principal, Depends(require(policy.can_file_findings))]
 Triager = Annotated[Principal, Depends(require(policy.can_triage))]
 ReportReader = Annotated[Principal, Depends(require(policy.can_read_reports))]
-
-#: Notices a redirect may ask for (by code, so a link cannot inject text).
-DONE: dict[str, str] = {
-    "workstream-planned": "The workstream is planned.",
-    "workstream-updated": "The workstream is updated.",
-    "finding-filed": "The finding is filed.",
-    "imported": "The file is imported.",
-    "evidence-added": "The evidence is attached (sealed at rest).",
-    "triaged": "The finding is triaged.",
-    "merged": "The duplicate is merged into this finding.",
-    "critical": "The finding is marked as affecting critical infrastructure.",
-    "forwarded": "Forwarding was tried; see its state below.",
-    "released": "The lab may now read this finding.",
-    "report-issued": "The report is issued and recorded in the transparency log.",
-}
-
-
-def _validation_text(exc: ValidationError) -> str:
-    """Field names and messages only (never the submitted values)."""
-    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors())
-
-
-def _error_text(exc: ForewarnError) -> str:
-    return str(exc)
-
-
-def _done(path: str, code: str) -> Response:
-    return RedirectResponse(f"{path}?done={code}", status_code=303)
 
 
 async def _form(request: Request) -> tuple[dict[str, str], list[UploadFile]]:
@@ -146,7 +121,7 @@ async def _window_page(
         severities=list(Severity),
         tlps=list(Tlp),
         workstream_statuses=list(WorkstreamStatus),
-        done=DONE.get(request.query_params.get("done", "")),
+        done=pages.notice(request),
         error=error,
         values=values or {},
     )
@@ -180,7 +155,7 @@ async def plan_from_page(
         )
     except ValidationError as exc:
         return await _window_page(
-            request, session, actor, window_id, error=_validation_text(exc), status_code=422
+            request, session, actor, window_id, error=pages.field_errors(exc), status_code=422
         )
     try:
         await service.plan_workstream(session, window_id=window_id, data=data, actor=actor)
@@ -188,9 +163,9 @@ async def plan_from_page(
         if exc.status_code == 404:
             raise
         return await _window_page(
-            request, session, actor, window_id, error=_error_text(exc), status_code=exc.status_code
+            request, session, actor, window_id, error=str(exc), status_code=exc.status_code
         )
-    return _done(f"/assessments/windows/{window_id}", "workstream-planned")
+    return pages.done(f"/assessments/windows/{window_id}", "workstream-planned")
 
 
 @router.post("/assessments/workstreams/{workstream_id}", name="assessment_update_workstream")
@@ -202,10 +177,10 @@ async def update_workstream_from_page(
         data = WorkstreamUpdate.model_validate({"status": fields.get("status", "")})
     except ValidationError as exc:
         raise InvalidInput(
-            "invalid workstream status", problems=[Problem("status", _validation_text(exc))]
+            "invalid workstream status", problems=[Problem("status", pages.field_errors(exc))]
         ) from None
     out = await service.update_workstream(session, workstream_id=workstream_id, data=data, actor=actor)
-    return _done(f"/assessments/windows/{out.window_id}", "workstream-updated")
+    return pages.done(f"/assessments/windows/{out.window_id}", "workstream-updated")
 
 
 @router.post("/assessments/windows/{window_id}/findings", name="assessment_file_finding")
@@ -233,7 +208,7 @@ async def file_from_page(
         )
     except ValidationError as exc:
         return await _window_page(
-            request, session, actor, window_id, error=_validation_text(exc), status_code=422, values=values
+            request, session, actor, window_id, error=pages.field_errors(exc), status_code=422, values=values
         )
     limit = runtime.settings.assessment_max_evidence_bytes
     try:
@@ -255,11 +230,11 @@ async def file_from_page(
             session,
             actor,
             window_id,
-            error=_error_text(exc),
+            error=str(exc),
             status_code=exc.status_code,
             values=values,
         )
-    return _done(f"/assessments/findings/{out.id}", "finding-filed")
+    return pages.done(f"/assessments/findings/{out.id}", "finding-filed")
 
 
 @router.post("/assessments/windows/{window_id}/imports/{kind}", name="assessment_import")
@@ -326,10 +301,10 @@ async def import_from_page(
             session,
             actor,
             window_id,
-            error=f"{kind}: {_error_text(exc)}",
+            error=f"{kind}: {exc!s}",
             status_code=exc.status_code,
         )
-    return _done(f"/assessments/windows/{window_id}", "imported")
+    return pages.done(f"/assessments/windows/{window_id}", "imported")
 
 
 # --- a finding ---------------------------------------------------------------------------------------------
@@ -368,7 +343,7 @@ async def _finding_page(
         and policy.can_release_to_lab(
             actor, policy.FindingFacts(tlp=finding.tlp, filer_organisation_id=finding.filer_organisation_id)
         ),
-        done=DONE.get(request.query_params.get("done", "")),
+        done=pages.notice(request),
         error=error,
     )
 
@@ -381,17 +356,22 @@ async def finding_page(
 
 
 async def _act(
-    request: Request, session: Session, actor: Principal, finding_id: uuid.UUID, code: str, action: Any
+    request: Request,
+    session: Session,
+    actor: Principal,
+    finding_id: uuid.UUID,
+    code: str,
+    action: Awaitable[object],
 ) -> Response:
-    try:
-        await action
-    except ForewarnError as exc:
-        if exc.status_code == 404:
-            raise
-        return await _finding_page(
-            request, session, actor, finding_id, error=_error_text(exc), status_code=exc.status_code
-        )
-    return _done(f"/assessments/findings/{finding_id}", code)
+    """A finding form's service call: back to the finding with the notice ``code``, or its page with
+    the refusal."""
+    return await pages.attempt(
+        action,
+        then=pages.done(f"/assessments/findings/{finding_id}", code),
+        refused=lambda exc: _finding_page(
+            request, session, actor, finding_id, error=str(exc), status_code=exc.status_code
+        ),
+    )
 
 
 @router.post("/assessments/findings/{finding_id}/triage", name="assessment_triage")
@@ -403,7 +383,7 @@ async def triage_from_page(
         data = TriageIn.model_validate({"status": fields.get("status", ""), "note": fields.get("note", "")})
     except ValidationError as exc:
         return await _finding_page(
-            request, session, actor, finding_id, error=_validation_text(exc), status_code=422
+            request, session, actor, finding_id, error=pages.field_errors(exc), status_code=422
         )
     return await _act(
         request,
@@ -437,45 +417,45 @@ async def merge_from_page(
     )
 
 
-@router.post("/assessments/findings/{finding_id}/critical-infrastructure", name="assessment_critical")
-async def critical_from_page(
-    finding_id: uuid.UUID, request: Request, session: Session, actor: Triager
-) -> Response:
-    return await _act(
-        request,
-        session,
-        actor,
-        finding_id,
+#: One-click steps on a finding's page: (path under the finding, route name, who may, notice, service call).
+_STEPS: tuple[tuple[str, str, Rule, str, Callable[..., Awaitable[object]]], ...] = (
+    (
+        "critical-infrastructure",
+        "assessment_critical",
+        policy.can_triage,
         "critical",
-        service.mark_critical_infrastructure(session, finding_id=finding_id, actor=actor),
-    )
+        service.mark_critical_infrastructure,
+    ),
+    ("forward", "assessment_forward", policy.can_triage, "forwarded", service.forward),
+    (
+        "release-to-lab",
+        "assessment_release",
+        policy.can_file_findings,
+        "finding-released",
+        service.release_to_lab,
+    ),
+)
 
 
-@router.post("/assessments/findings/{finding_id}/forward", name="assessment_forward")
-async def forward_from_page(
-    finding_id: uuid.UUID, request: Request, session: Session, actor: Triager
-) -> Response:
-    return await _act(
-        request,
-        session,
-        actor,
-        finding_id,
-        "forwarded",
-        service.forward(session, finding_id=finding_id, actor=actor),
-    )
+def _step_route(rule: Rule, code: str, step: Callable[..., Awaitable[object]]) -> Callable[..., Any]:
+    """The page route of a one-click step: ``step(session, finding_id=..., actor=...)``, then back."""
+    allowed = Depends(require(rule))
+
+    async def route(
+        finding_id: uuid.UUID, request: Request, session: Session, actor: Principal = allowed
+    ) -> Response:
+        work = step(session, finding_id=finding_id, actor=actor)
+        return await _act(request, session, actor, finding_id, code, work)
+
+    return route
 
 
-@router.post("/assessments/findings/{finding_id}/release-to-lab", name="assessment_release")
-async def release_from_page(
-    finding_id: uuid.UUID, request: Request, session: Session, actor: Filer
-) -> Response:
-    return await _act(
-        request,
-        session,
-        actor,
-        finding_id,
-        "released",
-        service.release_to_lab(session, finding_id=finding_id, actor=actor),
+for _path, _name, _rule, _code, _step in _STEPS:
+    router.add_api_route(
+        f"/assessments/findings/{{finding_id}}/{_path}",
+        _step_route(_rule, _code, _step),
+        methods=["POST"],
+        name=_name,
     )
 
 
@@ -530,7 +510,7 @@ async def report_page(
         area_labels=AREA_LABELS,
         counts={(c.severity, c.area): c.count for c in out.by_severity_and_area},
         can_issue=policy.can_triage(actor),
-        done=DONE.get(request.query_params.get("done", "")),
+        done=pages.notice(request),
     )
 
 
@@ -552,4 +532,4 @@ async def report_pdf(window_id: uuid.UUID, session: Session, actor: ReportReader
 @router.post("/assessments/windows/{window_id}/report", name="assessment_issue_report")
 async def issue_from_page(window_id: uuid.UUID, session: Session, actor: Triager) -> Response:
     await service.issue_report(session, window_id=window_id, actor=actor)
-    return _done(f"/assessments/windows/{window_id}/report", "report-issued")
+    return pages.done(f"/assessments/windows/{window_id}/report", "report-issued")
