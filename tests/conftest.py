@@ -4,9 +4,10 @@ and each test inside a transaction that is rolled back at its end."""
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,65 @@ def clock() -> Iterator[FrozenClock]:
         yield frozen
     finally:
         set_clock(before)
+
+
+@contextmanager
+def scratch_database(database_url: str, prefix: str, *, migrated: bool = True) -> Iterator[str]:
+    """A database of its own on the tests' PostgreSQL server (migrated unless ``migrated=False``), for
+    tests whose code commits or that run a worker (its periodic jobs commit); dropped afterwards."""
+    from sqlalchemy.engine import make_url
+
+    from forewarn.core import embedded
+    from forewarn.core.bootstrap import migrate
+
+    name = f"forewarn_{prefix}_{uuid.uuid4().hex[:8]}"
+    base = make_url(database_url)
+    admin = base.set(database="postgres").render_as_string(hide_password=False)
+    url = base.set(database=name).render_as_string(hide_password=False)
+    embedded.ensure_database(admin, name)
+    try:
+        if migrated:
+            migrate(url)
+        yield url
+    finally:
+        embedded.drop_database(admin, name)
+
+
+@asynccontextmanager
+async def scratch_database_async(database_url: str, prefix: str) -> AsyncIterator[str]:
+    """:func:`scratch_database` for async fixtures: creating, migrating and dropping run off the loop."""
+    import asyncio
+
+    manager = scratch_database(database_url, prefix)
+    url = await asyncio.to_thread(manager.__enter__)
+    try:
+        yield url
+    finally:
+        await asyncio.to_thread(manager.__exit__, None, None, None)
+
+
+def worker_process(
+    *, database_url: str, data_dir: Path, data_key: DataKey, log: Path, concurrency: int, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """A real ``forewarn worker`` on ``database_url`` (its output appended to ``log``); ``env`` adds
+    settings. No FOREWARN_ variable of the test process leaks into it."""
+    import base64
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")} | {
+        "FOREWARN_DATABASE_URL": database_url,
+        "FOREWARN_DATA_DIR": str(data_dir),
+        "FOREWARN_DATA_KEY": base64.b64encode(data_key.raw).decode(),
+        "FOREWARN_LOG_JSON": "false",
+        "FOREWARN_LOG_LEVEL": "WARNING",
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "forewarn.cli.main", "worker", "--concurrency", str(concurrency)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=clean | env,
+        )
 
 
 def free_port() -> int:

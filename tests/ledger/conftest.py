@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,8 +9,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+from tests.conftest import scratch_database_async
 
 from forewarn.core.db import Database
 from forewarn.core.jobs import Runtime
@@ -65,21 +64,10 @@ async def tamper(session: AsyncSession, sql: str, **params: Any) -> None:
 @pytest.fixture(scope="module")
 async def isolated(database_url: str, settings: Settings) -> AsyncIterator[Runtime]:
     """A database of its own, for tests that commit (concurrency, crashes, the worker)."""
-    from forewarn.core import embedded
-    from forewarn.core.bootstrap import migrate
-
-    name = f"forewarn_ledger_{uuid.uuid4().hex[:8]}"
-    base = make_url(database_url)
-    admin = base.set(database="postgres").render_as_string(hide_password=False)
-    url = base.set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(embedded.ensure_database, admin, name)
-    try:
-        await asyncio.to_thread(migrate, url)
+    async with scratch_database_async(database_url, "ledger") as url:
         keys = Keys(signing=SigningKey.generate(), data=DataKey(os.urandom(32)))
         runtime = Runtime(settings=settings, db=Database(url, pool_size=12), keys=keys)
         try:
             yield runtime
         finally:
             await runtime.db.dispose()
-    finally:
-        await asyncio.to_thread(embedded.drop_database, admin, name)

@@ -4,14 +4,13 @@ reports (all or nothing), import --public (streaming, zip archives, newest wins)
 from __future__ import annotations
 
 import json
-import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from tests.conftest import scratch_database
 from typer.testing import CliRunner
 
 from forewarn.clearinghouse.advisories.errors import InvalidAdvisory
@@ -27,17 +26,8 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def cli_database(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A database of its own (the commands commit) and the environment that points the CLI at it."""
-    from forewarn.core import embedded
-
-    name = f"forewarn_cli_{uuid.uuid4().hex[:8]}"
-    base = make_url(database_url)
-    admin = base.set(database="postgres").render_as_string(hide_password=False)
-    url = base.set(database=name).render_as_string(hide_password=False)
-    embedded.ensure_database(admin, name)
-    try:
+    with scratch_database(database_url, "cli", migrated=False) as url:
         yield {"FOREWARN_DATABASE_URL": url, "FOREWARN_DATA_DIR": str(tmp_path_factory.mktemp("cli-data"))}
-    finally:
-        embedded.drop_database(admin, name)
 
 
 def scalar(env: dict[str, str], sql: str) -> int:

@@ -15,7 +15,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import text
+from tests.conftest import scratch_database, worker_process
 
 from forewarn.clearinghouse.distribution.models import WebhookSecret
 from forewarn.core.clock import utcnow
@@ -100,22 +100,14 @@ def recorder() -> Iterator[Recorder]:
 
 
 def _worker(database_url: str, data_dir: Path, key: DataKey, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")} | {
-        "FOREWARN_DATABASE_URL": database_url,
-        "FOREWARN_DATA_DIR": str(data_dir),
-        "FOREWARN_DATA_KEY": base64.b64encode(key.raw).decode(),
-        "FOREWARN_WEBHOOK_ALLOW_INSECURE": "true",
-        "FOREWARN_WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
-        "FOREWARN_LOG_JSON": "false",
-        "FOREWARN_LOG_LEVEL": "WARNING",
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "forewarn.cli.main", "worker", "--concurrency", "8"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    return worker_process(
+        database_url=database_url,
+        data_dir=data_dir,
+        data_key=key,
+        log=log,
+        concurrency=8,
+        env={"FOREWARN_WEBHOOK_ALLOW_INSECURE": "true", "FOREWARN_WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true"},
+    )
 
 
 async def _count(runtime: Runtime, sql: str, **params: Any) -> int:
@@ -133,18 +125,8 @@ _DELIVERED = (
 def kill_database_url(database_url: str) -> Iterator[str]:
     """A database of this test's own: its worker runs every due and periodic job it finds (the feed's
     refresh, exposure snapshots…) and commits them, which must not reach the other tests' database."""
-    from sqlalchemy.engine import make_url
-
-    from forewarn.core import embedded
-    from forewarn.core.bootstrap import migrate
-
-    name = f"forewarn_kill_{uuid.uuid4().hex[:8]}"
-    admin = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
-    embedded.ensure_database(admin, name)
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    migrate(url)
-    yield url
-    embedded.drop_database(admin, name)
+    with scratch_database(database_url, "kill") as url:
+        yield url
 
 
 @pytest.fixture

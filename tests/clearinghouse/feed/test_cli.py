@@ -4,13 +4,12 @@ against a database of their own (the commands commit)."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from tests.conftest import scratch_database
 from typer.testing import CliRunner
 
 from forewarn.clearinghouse.feed import tuf_repo
@@ -23,17 +22,8 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def cli_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    from forewarn.core import embedded
-
-    name = f"forewarn_feed_cli_{uuid.uuid4().hex[:8]}"
-    base = make_url(database_url)
-    admin = base.set(database="postgres").render_as_string(hide_password=False)
-    url = base.set(database=name).render_as_string(hide_password=False)
-    embedded.ensure_database(admin, name)
-    try:
+    with scratch_database(database_url, "feed_cli", migrated=False) as url:
         yield {"FOREWARN_DATABASE_URL": url, "FOREWARN_DATA_DIR": str(tmp_path_factory.mktemp("feed-cli"))}
-    finally:
-        embedded.drop_database(admin, name)
 
 
 def _rows(env: dict[str, str], sql: str) -> list[tuple[object, ...]]:

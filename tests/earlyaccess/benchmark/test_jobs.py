@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from tests.conftest import scratch_database_async
 from tests.earlyaccess.benchmark import world
 
 from forewarn.accounts import service as accounts
@@ -47,16 +47,7 @@ async def isolated(database_url: str, runtime: Runtime, tmp_path: Path) -> Async
 
     Keys of our own, so a standalone worker can be handed them through its settings (environment).
     """
-    from forewarn.core import embedded
-    from forewarn.core.bootstrap import migrate
-
-    name = f"forewarn_bench_{uuid.uuid4().hex[:8]}"
-    base = make_url(database_url)
-    admin = base.set(database="postgres").render_as_string(hide_password=False)
-    url = base.set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(embedded.ensure_database, admin, name)
-    try:
-        await asyncio.to_thread(migrate, url)
+    async with scratch_database_async(database_url, "bench") as url:
         keys = Keys(signing=SigningKey.from_seed(os.urandom(32)), data=DataKey(os.urandom(32)))
         settings = runtime.settings.model_copy(
             update={"data_dir": tmp_path / "data", "benchmark_allow_mock_endpoints": True}
@@ -66,8 +57,6 @@ async def isolated(database_url: str, runtime: Runtime, tmp_path: Path) -> Async
             yield isolated
         finally:
             await isolated.db.dispose()
-    finally:
-        await asyncio.to_thread(embedded.drop_database, admin, name)
 
 
 _JOB_STATUS = text(

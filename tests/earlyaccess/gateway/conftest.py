@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
-from tests.conftest import free_port
+from tests.conftest import free_port, scratch_database
 from tests.earlyaccess.gateway.upstream import FakeUpstream
 
 from forewarn.core.clock import FrozenClock, get_clock, set_clock
@@ -35,16 +33,8 @@ def fake_upstream() -> Iterator[FakeUpstream]:
 
 @pytest.fixture(scope="session")
 def gateway_database_url(database_url: str) -> Iterator[str]:
-    from forewarn.core import embedded
-    from forewarn.core.bootstrap import migrate
-
-    name = f"forewarn_gateway_{uuid.uuid4().hex[:8]}"
-    admin = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
-    embedded.ensure_database(admin, name)
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    migrate(url)
-    yield url
-    embedded.drop_database(admin, name)
+    with scratch_database(database_url, "gateway") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,11 @@ commits them, which must not reach the other tests' database.
 from __future__ import annotations
 
 import asyncio
-import base64
 import email
 import os
 import signal
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
+from tests.conftest import scratch_database, worker_process
 from tests.earlyaccess.gateway.upstream import FakeUpstream
 
 from forewarn.core.clock import FrozenClock, SystemClock, set_clock, utcnow
@@ -49,18 +47,8 @@ LEAD_TIME = timedelta(seconds=25)
 
 @pytest.fixture
 def due_database_url(database_url: str) -> Iterator[str]:
-    from sqlalchemy.engine import make_url
-
-    from forewarn.core import embedded
-    from forewarn.core.bootstrap import migrate
-
-    name = f"forewarn_review_due_{uuid.uuid4().hex[:8]}"
-    admin = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
-    embedded.ensure_database(admin, name)
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    migrate(url)
-    yield url
-    embedded.drop_database(admin, name)
+    with scratch_database(database_url, "review_due") as url:
+        yield url
 
 
 @pytest.fixture
@@ -82,24 +70,19 @@ def upstream() -> Iterator[FakeUpstream]:
 
 
 def _worker(runtime: Runtime, database_url: str, smtp_port: int, data_dir: Path, log: Path) -> Any:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")} | {
-        "FOREWARN_DATABASE_URL": database_url,
-        "FOREWARN_DATA_DIR": str(data_dir),
-        "FOREWARN_DATA_KEY": base64.b64encode(runtime.keys.data.raw).decode(),
-        "FOREWARN_SMTP_HOST": "127.0.0.1",
-        "FOREWARN_SMTP_PORT": str(smtp_port),
-        "FOREWARN_SMTP_STARTTLS": "false",
-        "FOREWARN_SMTP_FROM": "review@forewarn.test",
-        "FOREWARN_LOG_JSON": "false",
-        "FOREWARN_LOG_LEVEL": "WARNING",
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "forewarn.cli.main", "worker", "--concurrency", "2"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    return worker_process(
+        database_url=database_url,
+        data_dir=data_dir,
+        data_key=runtime.keys.data,
+        log=log,
+        concurrency=2,
+        env={
+            "FOREWARN_SMTP_HOST": "127.0.0.1",
+            "FOREWARN_SMTP_PORT": str(smtp_port),
+            "FOREWARN_SMTP_STARTTLS": "false",
+            "FOREWARN_SMTP_FROM": "review@forewarn.test",
+        },
+    )
 
 
 async def _scalar(runtime: Runtime, sql: str, **params: Any) -> Any:
