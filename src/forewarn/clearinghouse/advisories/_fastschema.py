@@ -23,6 +23,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from forewarn.core.jsontypes import type_check
+
 __all__ = ["UnsupportedSchema", "compile_schema"]
 
 Check = Callable[[Any], bool]
@@ -39,23 +41,10 @@ class UnsupportedSchema(ValueError):
 
 
 def _is_type(name: str) -> Check:
-    if name == "object":
-        return lambda v: isinstance(v, dict)
-    if name == "array":
-        return lambda v: isinstance(v, list)
-    if name == "string":
-        return lambda v: isinstance(v, str)
-    if name == "boolean":
-        return lambda v: isinstance(v, bool)
-    if name == "null":
-        return lambda v: v is None
-    if name == "number":
-        return lambda v: isinstance(v, int | float) and not isinstance(v, bool)
-    if name == "integer":
-        return lambda v: (
-            (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
-        )
-    raise UnsupportedSchema(f"type {name!r}")
+    check = type_check(name)
+    if check is None:
+        raise UnsupportedSchema(f"type {name!r}")
+    return check
 
 
 def _equal(a: Any, b: Any) -> bool:
