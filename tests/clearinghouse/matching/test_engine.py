@@ -4,11 +4,15 @@ undecidable evaluations reported rather than dropped."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
+from forewarn.clearinghouse.advisories.errors import InvalidAdvisory
 from forewarn.clearinghouse.advisories.osv import from_osv
 from forewarn.clearinghouse.advisories.schemas import Advisory, Affected, Package, ProductStatus
 from forewarn.clearinghouse.inventory.sbom import parse_sbom
@@ -253,3 +257,68 @@ def test_ranked_packages_follow_additions_and_removals() -> None:
     assert not matched(index, component("PyPI", "rankedlib", "1.2"))  # the revision narrowed it
     index.remove("GHSA-r2")
     assert not matched(index, component("PyPI", "rankedlib", "1.7"))
+
+
+_VERSIONS = [
+    "0",
+    "1.0",
+    "1.0.0",
+    "1.2",
+    "1.2.1",
+    "1.10",
+    "2.0rc1",
+    "2.0",
+    "2.0.post1",
+    "3!1.0",
+    "not a version",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    entries=st.lists(
+        st.tuples(
+            st.lists(
+                st.tuples(
+                    st.sampled_from(["introduced", "fixed", "last_affected"]), st.sampled_from(_VERSIONS)
+                ),
+                min_size=1,
+                max_size=4,
+            ),
+            st.lists(st.sampled_from(_VERSIONS), max_size=2),  # versions listed (then not a sole range)
+            st.booleans(),  # a second, SEMVER range (then not a sole range either)
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    version=st.sampled_from([*_VERSIONS, "1.1", "1.5", "9"]),
+)
+def test_the_ranked_index_agrees_with_each_entry_evaluated_alone(
+    entries: list[tuple[list[tuple[str, str]], list[str], bool]], version: str
+) -> None:
+    """The index's evaluation (ranks, and one ranking per version for entries that are a single
+    ECOSYSTEM range) gives what each advisory's entry says evaluated on its own (OSV §Evaluation)."""
+    from forewarn.clearinghouse.matching.ranges import Verdict, compile_affected
+
+    advisories = []
+    for n, (events, listed, semver) in enumerate(entries):
+        walk = [{"introduced": events[0][1]}, *({k: v} for k, v in events[1:])]  # OSV: one introduced
+        ranges: list[dict[str, Any]] = [{"type": "ECOSYSTEM", "events": walk}]
+        if semver:
+            ranges.append({"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.2.0"}]})
+        affected = {"package": {"ecosystem": "PyPI", "name": "proplib"}, "ranges": ranges, "versions": listed}
+        doc = {"schema_version": "1.7.4", "id": f"GHSA-p{n}", "modified": "2024-01-01T00:00:00Z"}
+        with contextlib.suppress(InvalidAdvisory):  # a walk the record's checks refuse is not indexed
+            advisories.append(from_osv({**doc, "affected": [affected]}))
+    assume(advisories)
+    index = AdvisoryIndex.build(advisories)
+    got = {
+        f.advisory_id: (f.evaluation.verdict, f.evaluation.fixed, f.evaluation.reason)
+        for f in index.evaluate(PackageVersion("PyPI", "proplib", version))
+    }
+    want = {}
+    for advisory in advisories:
+        evaluation = compile_affected(advisory.affected[0], "PyPI").evaluate(version)
+        if evaluation.verdict is not Verdict.NOT_AFFECTED:
+            want[advisory.id] = (evaluation.verdict, evaluation.fixed, evaluation.reason)
+    assert got == want

@@ -291,3 +291,51 @@ async def test_a_package_is_looked_up_in_the_covering_index_alone(
     values["kev"] = False
     plan = "\n".join(r[0] for r in await session.execute(text(f"EXPLAIN {_INSERT}"), values))
     assert "Index Only Scan using ix_ch_components_covering" in plan
+
+
+async def test_new_matches_keep_every_character_of_what_they_copy(
+    session: AsyncSession, operators: Operators
+) -> None:
+    # New matches are written by COPY in its text format: tabs, newlines, backslashes, quotes and
+    # non-ASCII text in a summary or a component's name come back as they were.
+    summary = 'Tab\there, line\nbreak, CR\r, back\\slash \\N, "quoted" {braces}, ünïcode ✓'
+    await publish(session, operators, osv("tarlib", summary=summary))
+    component = {
+        "type": "library",
+        "bom-ref": "odd",
+        "name": 'tar\\lib "x"',
+        "version": "1.2.0",
+        "purl": "pkg:pypi/tarlib@1.2.0",
+    }
+    await _upload(session, operators.hospital, "PACS server", cyclonedx(extra=[component]))
+    (match,) = await service.list_matches(session, actor=operators.hospital)
+    assert (match.summary, match.fixed, match.status) == (summary, ["1.4.2"], MatchStatus.OPEN)
+    assert match.component.startswith('tar\\lib "x"')
+
+
+async def test_copy_fields_read_back_as_written(session: AsyncSession) -> None:
+    from datetime import UTC, datetime
+
+    values = ["a\tb", "c\nd\re", "back\\slash", "\\N", '"q"', "{,}", "ü", ""]
+    await session.execute(
+        text(
+            "CREATE TEMP TABLE copy_probe (t text, a varchar(400)[], f float8, b bool,"
+            " d timestamptz, n text) ON COMMIT DROP"
+        )
+    )
+    connection = await (await session.connection()).get_raw_connection()
+    driver: Any = connection.driver_connection
+    now = datetime(2026, 11, 28, 19, 0, 0, 123456, tzinfo=UTC)
+    async with driver.cursor() as cursor, cursor.copy("COPY copy_probe FROM STDIN") as copy:
+        for v in values:
+            row = [
+                service._copy_value(v),
+                service._copy_array([v, "x"]),
+                service._copy_value(9.8),
+                service._copy_value(True),
+                service._copy_value(now),
+                service._copy_value(None),
+            ]
+            await copy.write("\t".join(row) + "\n")
+    rows = (await session.execute(text("SELECT t, a, f, b, d, n FROM copy_probe"))).all()
+    assert [tuple(r) for r in rows] == [(v, [v, "x"], 9.8, True, now, None) for v in values]

@@ -142,6 +142,49 @@ async def test_deleting_a_statement_stops_it_and_keeps_what_it_set(
         await service.delete_vex_statement(session, statement_id=kept.id, actor=operators.hospital)
 
 
+@pytest.mark.parametrize("path", ["publication job", "reupload"])
+async def test_a_kept_statement_decides_a_match_a_revision_realerts(
+    session: AsyncSession, operators: Operators, path: str
+) -> None:
+    from forewarn.clearinghouse.advisories import service as advisories
+    from forewarn.clearinghouse.advisories.osv import loads_osv
+
+    sbom = cyclonedx(("lzlib", "1.2.0"))
+    await _upload(session, operators.hospital, "EHR", sbom)
+    await _upload(session, operators.bank, "Core", sbom)
+    case_id, advisory_id = await publish(session, operators, osv("lzlib", aliases=[CVE], fixed="2.0.0"))
+    await service.match_advisory(session, advisory_id=advisory_id)
+    vex = openvex(NOT_PRESENT)
+    assert (await service.import_vex(session, raw=vex, actor=operators.hospital, name="ehr.vex")).applied == 1
+    # Both operators then mark their match fixed by hand (the hospital over its own statement).
+    for actor in (operators.hospital, operators.bank):
+        (match,) = await service.list_matches(session, actor=actor)
+        fixed = StatusIn(status=MatchStatus.FIXED)
+        await service.set_status(session, match_id=match.id, data=fixed, actor=actor)
+
+    # A revision that changes the fix re-alerts both matches and reopens them (CSAF §9.1.17) ...
+    await advisories.update_vulnerability(
+        session,
+        case_id=case_id,
+        ordinal=1,
+        advisory=loads_osv(osv("lzlib", aliases=[CVE], fixed="2.1.0")),
+        actor=operators.analyst,
+    )
+    await advisories.revise(session, case_id=case_id, summary="Fix incomplete", actor=operators.analyst)
+    if path == "publication job":
+        assert await service.match_advisory(session, advisory_id=advisory_id) == 2
+    else:  # the inventories come back before the job ran: the upload re-alerts
+        await _upload(session, operators.hospital, "EHR", sbom)
+        await _upload(session, operators.bank, "Core", sbom)
+    # ... and the hospital's kept statement decides its re-alerted match, as it decides a new one.
+    (mine,) = await service.list_matches(session, actor=operators.hospital)
+    assert mine.fixed == ["2.1.0"]
+    assert (mine.status, mine.justification) == (MatchStatus.NOT_AFFECTED, "vulnerable_code_not_present")
+    assert mine.note is not None and "ehr.vex" in mine.note
+    (theirs,) = await service.list_matches(session, actor=operators.bank)
+    assert (theirs.fixed, theirs.status) == (["2.1.0"], MatchStatus.OPEN)  # no statement: reopened
+
+
 async def test_importing_a_document_again_replaces_its_statements(
     session: AsyncSession, operators: Operators
 ) -> None:

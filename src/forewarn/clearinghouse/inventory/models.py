@@ -56,7 +56,11 @@ class Asset(IdMixin, CreatedMixin, Base):
     """A named system an operator runs, with the inventory of its last uploaded SBOM."""
 
     __tablename__ = "ch_assets"
-    __table_args__ = (UniqueConstraint("organisation_id", "name", name="uq_ch_assets_org_name"),)
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "name", name="uq_ch_assets_org_name"),
+        # What rows that name an asset and its organisation together refer to (matches).
+        UniqueConstraint("id", "organisation_id", name="uq_ch_assets_id_organisation"),
+    )
 
     organisation_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organisations.id", ondelete="CASCADE"), index=True

@@ -234,9 +234,14 @@ def _component_out(row: Component) -> ComponentOut:
     )
 
 
-async def asset_components(session: AsyncSession, *, asset_id: uuid.UUID) -> list[ComponentOut]:
-    """Every stored component of one asset (for matching a new SBOM; the caller checked access)."""
-    if await session.get(Asset, asset_id) is None:
+async def asset_components(
+    session: AsyncSession, *, asset_id: uuid.UUID, lock: bool = False
+) -> list[ComponentOut]:
+    """Every stored component of one asset (for matching a new SBOM; the caller checked access).
+
+    With *lock*, the asset's row is locked (``FOR UPDATE``, as an upload locks it) until the end of
+    the transaction: whoever writes rows referring to the asset waits for it."""
+    if await session.get(Asset, asset_id, with_for_update=lock or None) is None:
         raise NotFound("no such asset")
     # Columns, not ORM objects: a thousand components need no identity map (nor its cleanup).
     rows = await session.execute(select(*_COMPONENT_COLUMNS).where(Component.asset_id == asset_id))

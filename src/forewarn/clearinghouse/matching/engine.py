@@ -39,11 +39,14 @@ from forewarn.clearinghouse.advisories.schemas import AFFECTED_STATUSES, Advisor
 from forewarn.clearinghouse.inventory.names import normalise_name, normalise_suffix, split_ecosystem
 from forewarn.clearinghouse.matching.ranges import (
     CompiledAffected,
+    CompiledRange,
     Evaluation,
     Ranks,
     Verdict,
     compile_affected,
+    sole_range,
 )
+from forewarn.clearinghouse.matching.versions import InvalidVersion, Scheme
 
 if TYPE_CHECKING:
     from forewarn.clearinghouse.matching.vex import VexIndex, VexStatement
@@ -102,6 +105,10 @@ class _Entry:
     compiled: CompiledAffected
 
 
+#: A package's ranks, its entries ranked, and each entry's sole range (:func:`~.ranges.sole_range`).
+_Ranked = tuple[Ranks, list[CompiledAffected], list[CompiledRange | None]]
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """What one advisory says about one package version (only affected or undecided ones are kept)."""
@@ -144,7 +151,7 @@ class AdvisoryIndex:
         self._keys: dict[str, set[tuple[str, str]]] = {}
         # Per package, its entries' keys ranked (built when the package is first evaluated, dropped
         # when one of its advisories is added or removed).
-        self._ranked: dict[tuple[str, str], tuple[Ranks, list[CompiledAffected]]] = {}
+        self._ranked: dict[tuple[str, str], _Ranked] = {}
 
     @classmethod
     def build(cls, advisories: Iterable[Advisory]) -> AdvisoryIndex:
@@ -206,12 +213,13 @@ class AdvisoryIndex:
         for key in self._entries:
             self._ranks_of(key)
 
-    def _ranks_of(self, key: tuple[str, str]) -> tuple[Ranks, list[CompiledAffected]]:
+    def _ranks_of(self, key: tuple[str, str]) -> _Ranked:
         ranked = self._ranked.get(key)
         if ranked is None:
             entries = self._entries[key]
             ranks = Ranks(e.compiled for e in entries)
-            ranked = self._ranked[key] = (ranks, [ranks.ranked(e.compiled) for e in entries])
+            compiled = [ranks.ranked(e.compiled) for e in entries]
+            ranked = self._ranked[key] = (ranks, compiled, [sole_range(c) for c in compiled])
         return ranked
 
     def has_package(self, ecosystem: str, name: str) -> bool:
@@ -225,12 +233,30 @@ class AdvisoryIndex:
         if not entries:
             return []
         component_suffix = normalise_suffix(base, suffix)
-        ranks, compiled = self._ranks_of((base, target.name))
+        ranks, compiled, sole = self._ranks_of((base, target.name))
+        version = target.version
+        rank_of: dict[Scheme, int | None] = {}  # the version's rank per scheme, None if it has none
         findings: list[Finding] = []
-        for entry, ranked_entry in zip(entries, compiled, strict=True):
+        for entry, ranked_entry, only in zip(entries, compiled, sole, strict=True):
             if not suffixes_compatible(base, entry.suffix, component_suffix):
                 continue
-            evaluation = ranked_entry.evaluate(target.version, ranks.key_of)
+            if only is not None and ranked_entry.scheme is not None:
+                # Most entries: one ECOSYSTEM range, nothing listed (ranges.sole_range). The version
+                # is ranked once per scheme, not once per entry.
+                scheme = ranked_entry.scheme
+                if scheme in rank_of:
+                    rank = rank_of[scheme]
+                else:
+                    try:
+                        rank = rank_of[scheme] = ranks.key_of(scheme, version)
+                    except InvalidVersion:
+                        rank = rank_of[scheme] = None
+                if rank is not None:
+                    if only.contains(rank):
+                        evaluation = Evaluation(Verdict.AFFECTED, fixed=only.fixes_after(rank))
+                        findings.append(Finding(entry.advisory_id, entry.affected_index, evaluation))
+                    continue
+            evaluation = ranked_entry.evaluate(version, ranks.key_of)
             if evaluation.verdict is not Verdict.NOT_AFFECTED:
                 findings.append(Finding(entry.advisory_id, entry.affected_index, evaluation))
         return findings

@@ -4,6 +4,8 @@ Invariants:
 
 - one match per (asset, advisory, ecosystem, package, version): components of an asset that share an
   identity share a match, and its status;
+- a match's (asset, organisation) is one of ``ch_assets`` (a single foreign key on both): a match
+  belongs to its asset's organisation and goes with the asset;
 - ``status`` is one of :class:`~.schemas.MatchStatus`; ``not_affected`` carries a VEX justification;
 - ``remediation`` is a digest of what the advisory tells the operator to do for this package (its
   fixed versions and remediations); a revision that leaves it unchanged does not reopen the match nor
@@ -30,17 +32,19 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from forewarn.core.clock import utcnow
-from forewarn.core.db import Base, CreatedMixin, IdMixin
+from forewarn.core.db import Base, CreatedMixin, IdMixin, new_id
 
 _STATUSES = "'open', 'acknowledged', 'in_progress', 'fixed', 'not_affected', 'risk_accepted'"
 
@@ -56,10 +60,23 @@ class Match(IdMixin, CreatedMixin, Base):
         CheckConstraint(f"status IN ({_STATUSES})", name="status_known"),
         CheckConstraint("status <> 'not_affected' OR justification IS NOT NULL", name="justified"),
         Index("ix_ch_matches_org_status", "organisation_id", "status"),
+        # The asset and its organisation together: a match belongs to its asset's organisation, and
+        # goes with the asset (and so with the organisation). One check per inserted match instead of
+        # two; lookups by asset use the identity constraint's index (asset_id leads it).
+        ForeignKeyConstraint(
+            ["asset_id", "organisation_id"],
+            ["ch_assets.id", "ch_assets.organisation_id"],
+            name="fk_ch_matches_asset_ch_assets",
+            ondelete="CASCADE",
+        ),
     )
 
-    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
-    asset_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ch_assets.id", ondelete="CASCADE"), index=True)
+    #: Made by the database (new matches are written by ``COPY``, which names no id).
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, default=new_id, server_default=func.gen_random_uuid()
+    )
+    organisation_id: Mapped[uuid.UUID]
+    asset_id: Mapped[uuid.UUID]
     advisory_id: Mapped[str] = mapped_column(String(255), index=True)
     ecosystem: Mapped[str] = mapped_column(String(200))
     package: Mapped[str] = mapped_column(String(1000))

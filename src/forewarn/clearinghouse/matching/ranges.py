@@ -47,6 +47,7 @@ __all__ = [
     "compile_affected",
     "compile_range",
     "event_sort_key",
+    "sole_range",
 ]
 
 INTRODUCED, LAST_AFFECTED, FIXED = 0, 1, 2
@@ -203,6 +204,19 @@ class CompiledAffected:
         if unknown is not None:
             return Evaluation(Verdict.UNKNOWN, reason=unknown)
         return Evaluation(Verdict.NOT_AFFECTED)
+
+
+def sole_range(entry: CompiledAffected) -> CompiledRange | None:
+    """The range that alone decides *entry* for any version its scheme parses: no versions listed
+    and one ECOSYSTEM range that compiled. §Evaluation then reduces to that range's walk (affected
+    when :meth:`CompiledRange.contains` the version's key, with :meth:`CompiledRange.fixes_after`;
+    not affected otherwise); a version the scheme refuses still needs :meth:`CompiledAffected.evaluate`."""
+    if entry.versions or entry.scheme is None or len(entry.ranges) != 1:
+        return None
+    only = entry.ranges[0]
+    if only.type is not RangeType.ECOSYSTEM or only.error is not None or only.scheme != entry.scheme:
+        return None
+    return only
 
 
 def compile_affected(affected: Affected, ecosystem: str) -> CompiledAffected:

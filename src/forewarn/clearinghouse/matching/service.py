@@ -69,6 +69,8 @@ from forewarn.core.clock import utcnow
 from forewarn.core.errors import Forbidden, InvalidInput, NotFound, Problem
 
 if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+
     from forewarn.clearinghouse.matching.vex import VexStatement
 
 __all__ = [
@@ -251,8 +253,62 @@ _REMEDIATIONS: dict[tuple[tuple[str, str, object], ...], str] = {}
 # --------------------------------------------------------------------------------------------------
 
 
-def _key(asset_id: uuid.UUID, advisory_id: str, c: ComponentOut) -> tuple[uuid.UUID, str, str, str, str]:
-    return (asset_id, advisory_id, c.ecosystem, c.package, c.version)
+_Key = tuple[uuid.UUID, str, str, str, str]
+
+# COPY's text format (PostgreSQL "COPY", §File Formats): a backslash, tab, newline or carriage return
+# in a value is written as its backslash escape, NULL as \N.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_value(value: object) -> str:
+    """*value* as one field of a COPY text row (str, UUID, float, bool, datetime or None)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value).translate(_COPY_ESCAPES)
+
+
+def _copy_array(items: Sequence[str]) -> str:
+    """A text array literal (every element quoted, ``"`` and ``\\`` escaped) as one COPY field."""
+    quoted = ",".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in items)
+    return ("{" + quoted + "}").translate(_COPY_ESCAPES)
+
+
+#: Per advisory (the object the index holds): its summary, severity and COPY fields; per (advisory,
+#: fixed versions): the remediation digest and its COPY fields. Kept across calls (a new SBOM meets
+#: thousands of advisories, each once), checked against the very object (a revision is a new one).
+_FACTS: dict[str, tuple[Advisory, tuple[str | None, float | None, str | None], str]] = {}
+_DIGESTS: dict[tuple[str, tuple[str, ...]], tuple[Advisory, str, str]] = {}
+_FACTS_HELD = 100_000
+
+
+def _facts(advisory: Advisory) -> tuple[tuple[str | None, float | None, str | None], str]:
+    held = _FACTS.get(advisory.id)
+    if held is not None and held[0] is advisory:
+        return held[1], held[2]
+    if len(_FACTS) >= _FACTS_HELD:
+        _FACTS.clear()
+    facts = (advisory.summary, *_severity(advisory))
+    fields = "\t".join(_copy_value(v) for v in (advisory.id, *facts))  # once per advisory revision
+    _FACTS[advisory.id] = (advisory, facts, fields)
+    return facts, fields
+
+
+def _digest(advisory: Advisory, fixed: tuple[str, ...]) -> tuple[str, str]:
+    held = _DIGESTS.get((advisory.id, fixed))
+    if held is not None and held[0] is advisory:
+        return held[1], held[2]
+    if len(_DIGESTS) >= _FACTS_HELD:
+        _DIGESTS.clear()
+    digest = _remediation(advisory, fixed)
+    fields = f"{_copy_array(fixed)}\t{digest}"
+    _DIGESTS[(advisory.id, fixed)] = (advisory, digest, fields)
+    return digest, fields
 
 
 async def _record(
@@ -261,55 +317,47 @@ async def _record(
     existing: Sequence[MatchRow],
     *,
     now: datetime,
-) -> tuple[int, set[tuple[uuid.UUID, str, str, str, str]]]:
+) -> tuple[int, set[_Key]]:
     """Insert new matches (``created_at`` *now*) and refresh known ones; returns (new or reopened,
-    keys seen)."""
+    keys seen).
+
+    The new rows are written by one ``COPY``, which has no conflict clause; none of them can exist
+    committed. The caller holds the asset's row lock (:func:`match_asset`), and a concurrent
+    publication's matches of this asset cannot commit while it is held (their foreign-key check
+    takes ``FOR KEY SHARE`` on the asset, which waits for our ``FOR UPDATE``); those that committed
+    before are among *existing*. One still in flight elsewhere with the same identity makes the two
+    transactions deadlock, which PostgreSQL detects by ending one, as it did with ``INSERT … ON
+    CONFLICT DO NOTHING`` (which waits for the other transaction too).
+    """
     held = {(m.asset_id, m.advisory_id, m.ecosystem, m.package, m.version): m for m in existing}
     exploited = await _known_exploited(session, {m.advisory.id: m.advisory for m in found}.values())
-    seen: set[tuple[uuid.UUID, str, str, str, str]] = set()
-    fresh: list[dict[str, object]] = []
-    severities: dict[str, tuple[float | None, str | None]] = {}
-    remediations: dict[tuple[str, tuple[str, ...]], str] = {}
+    seen: set[_Key] = set()
+    lines: list[str] = []
+    components: dict[int, str] = {}  # by id(component): its COPY fields
+    tail = f"open\t{_copy_value(now)}\t{_copy_value(now)}\t{_copy_value(now)}\n"
     alerted = 0
     for m in found:
-        c = m.component
-        key = _key(c.asset_id, m.advisory.id, c)
+        c, advisory = m.component, m.advisory
+        key = (c.asset_id, advisory.id, c.ecosystem, c.package, c.version)
         if key in seen:
             continue  # another component of the asset with the same identity
         seen.add(key)
-        if m.advisory.id not in severities:
-            severities[m.advisory.id] = _severity(m.advisory)
-        score, rating = severities[m.advisory.id]
-        if (m.advisory.id, m.fixed) not in remediations:
-            remediations[(m.advisory.id, m.fixed)] = _remediation(m.advisory, m.fixed)
-        remediation = remediations[(m.advisory.id, m.fixed)]
-        values = {
-            "summary": m.advisory.summary,
-            "fixed": list(m.fixed),
-            "severity_score": score,
-            "severity_rating": rating,
-            "known_exploited": m.advisory.id in exploited,
-            "via": m.via,
-            "purl": c.purl,
-            "component_name": c.name or c.package,
-        }
+        facts, advisory_fields = _facts(advisory)
+        remediation, fix_fields = _digest(advisory, m.fixed)
         row = held.get(key)
-        if row is None:
-            fresh.append(
-                {
-                    "organisation_id": c.organisation_id,
-                    "asset_id": c.asset_id,
-                    "advisory_id": m.advisory.id,
-                    "ecosystem": c.ecosystem,
-                    "package": c.package,
-                    "version": c.version,
-                    "remediation": remediation,
-                    **values,
-                }
-            )
+        if row is None:  # in the order of _COPY_FRESH's columns
+            component_fields = components.get(id(c))
+            if component_fields is None:
+                values = (c.organisation_id, c.asset_id, c.ecosystem, c.package, c.version)
+                component_fields = components[id(c)] = "\t".join(
+                    _copy_value(v) for v in (*values, c.name or c.package, c.purl)
+                )
+            kev = "t" if advisory.id in exploited else "f"
+            lines.append(f"{component_fields}\t{m.via}\t{advisory_fields}\t{kev}\t{fix_fields}\t{tail}")
             continue
-        for name, value in values.items():
-            setattr(row, name, value)
+        row.summary, row.severity_score, row.severity_rating = facts
+        row.known_exploited = advisory.id in exploited
+        row.fixed, row.via, row.purl, row.component_name = list(m.fixed), m.via, c.purl, c.name or c.package
         if row.remediation != remediation:
             row.remediation = remediation
             row.alerted_at = now
@@ -318,27 +366,20 @@ async def _record(
                 row.status = MatchStatus.OPEN.value
                 row.status_changed_at = now
                 row.note = "Reopened: the advisory's remediation changed."
-    if fresh:  # one statement for every new match, its rows as one JSON parameter (one round trip)
-        await session.execute(
-            text(_INSERT_FRESH), {"rows": json.dumps(fresh, default=str, ensure_ascii=False), "now": now}
-        )
-    return alerted + len(fresh), seen
+    if lines:  # one COPY for every new match: no per-row statement, no JSON to decode
+        await session.flush()  # pending ORM changes first: the copy bypasses the ORM
+        connection = await (await session.connection()).get_raw_connection()
+        driver = cast("AsyncConnection[object]", connection.driver_connection)
+        async with driver.cursor() as cursor, cursor.copy(_COPY_FRESH) as copy:
+            await copy.write("".join(lines))
+    return alerted + len(lines), seen
 
 
-# ``jsonb_to_recordset`` reads the rows (JSON arrays become the ``fixed`` text arrays): adapting ten
-# thousand values per column one by one in the driver costs more than the insert itself.
-_INSERT_FRESH = (
-    "INSERT INTO ch_matches (id, organisation_id, asset_id, advisory_id, ecosystem, package, version,"
-    " component_name, purl, via, fixed, remediation, summary, severity_score, severity_rating,"
-    " known_exploited, status, alerted_at, status_changed_at, created_at)"
-    " SELECT gen_random_uuid(), r.organisation_id, r.asset_id, r.advisory_id, r.ecosystem, r.package,"
-    " r.version, r.component_name, r.purl, r.via, r.fixed, r.remediation, r.summary, r.severity_score,"
-    " r.severity_rating, r.known_exploited, 'open', :now, :now, :now"
-    " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(organisation_id uuid, asset_id uuid,"
-    " advisory_id text, ecosystem text, package text, version text, component_name text, purl text,"
-    " via text, fixed text[], remediation text, summary text, severity_score float8,"
-    " severity_rating text, known_exploited boolean)"
-    " ON CONFLICT ON CONSTRAINT uq_ch_matches_identity DO NOTHING"
+# The id is the column's server default (``gen_random_uuid()``): none is made in Python.
+_COPY_FRESH = (
+    "COPY ch_matches (organisation_id, asset_id, ecosystem, package, version, component_name, purl,"
+    " via, advisory_id, summary, severity_score, severity_rating, known_exploited, fixed, remediation,"
+    " status, alerted_at, status_changed_at, created_at) FROM STDIN"
 )
 
 
@@ -450,7 +491,7 @@ async def match_advisory(session: AsyncSession, *, advisory_id: str) -> int:
         text(_REALERT), params | {"reopened": "Reopened: the advisory's remediation changed."}
     )
     inserted = await session.execute(text(_INSERT), params)
-    await _apply_stored_to_new(session, advisory, now=cast("datetime", params["now"]))
+    await _apply_stored_to_alerted(session, advisory, now=cast("datetime", params["now"]))
     return int(getattr(realerted, "rowcount", 0)) + int(getattr(inserted, "rowcount", 0))
 
 
@@ -461,9 +502,11 @@ async def _keeps_statements(session: AsyncSession, organisations: Sequence[uuid.
     return found is not None
 
 
-async def _apply_stored_to_new(session: AsyncSession, advisory: Advisory, *, now: datetime) -> None:
-    """The stored VEX statements naming *advisory* decide its new matches (those created *now*) in
-    their organisations: one indexed lookup by id when no operator stated anything about it."""
+async def _apply_stored_to_alerted(session: AsyncSession, advisory: Advisory, *, now: datetime) -> None:
+    """The stored VEX statements naming *advisory* decide the matches it alerted *now* in their
+    organisations: new ones and re-alerted ones (a revision that changed the remediation, which
+    reopens a match marked ``fixed``: the operator's statement still speaks for it). One indexed
+    lookup by id when no operator stated anything about it."""
     orgs = list(
         await session.scalars(
             select(VexStatementRow.organisation_id)
@@ -477,7 +520,7 @@ async def _apply_stored_to_new(session: AsyncSession, advisory: Advisory, *, now
         select(MatchRow).where(
             MatchRow.advisory_id == advisory.id,
             MatchRow.organisation_id.in_(orgs),
-            MatchRow.created_at == now,
+            MatchRow.alerted_at == now,
         )
     )
     await apply_stored_vex(session, matches=list(fresh), advisories_by_id={advisory.id: advisory})
@@ -492,15 +535,16 @@ async def match_asset(
     """
     if index is None:
         index = await advisory_index(session)
-    components = await inventory.asset_components(session, asset_id=asset_id)
+    # The asset's row lock (already held after an upload): see _record.
+    components = await inventory.asset_components(session, asset_id=asset_id, lock=True)
     report = match_components(index, components)
     existing = list(await session.scalars(select(MatchRow).where(MatchRow.asset_id == asset_id)))
     now = utcnow()
     _, seen = await _record(session, list(report.matches), existing, now=now)
     if report.matches and await _keeps_statements(session, [report.matches[0].component.organisation_id]):
-        # The operator's stored VEX decides the new matches (issue 6 §3).
+        # The operator's stored VEX decides the matches alerted now: new and re-alerted (issue 6 §3).
         fresh = await session.scalars(
-            select(MatchRow).where(MatchRow.asset_id == asset_id, MatchRow.created_at == now)
+            select(MatchRow).where(MatchRow.asset_id == asset_id, MatchRow.alerted_at == now)
         )
         await apply_stored_vex(
             session, matches=list(fresh), advisories_by_id={m.advisory.id: m.advisory for m in report.matches}
@@ -930,8 +974,8 @@ async def import_vex(
 async def apply_stored_vex(
     session: AsyncSession, *, matches: Sequence[MatchRow], advisories_by_id: dict[str, Advisory]
 ) -> int:
-    """Decide new *matches* by their organisations' stored VEX statements (issue 6 §3: operator VEX
-    is applied at match time); returns how many changed. The match keeps the statement's status,
+    """Decide new or re-alerted *matches* by their organisations' stored VEX statements (issue 6 §3:
+    operator VEX is applied at match time); returns how many changed. The match keeps the statement's status,
     justification and impact, and says in its note which imported statement set it."""
     if not matches:
         return 0
