@@ -30,6 +30,7 @@ from forewarn.clearinghouse.inventory import service as inventory
 from forewarn.clearinghouse.inventory.records import SubscriberIn
 from forewarn.clearinghouse.matching import jobs as matching_jobs
 from forewarn.clearinghouse.matching import service as matching
+from forewarn.core import mail
 from forewarn.core.clock import utcnow
 from forewarn.core.jobs import Runtime
 from forewarn.core.settings import Settings
@@ -186,7 +187,8 @@ async def test_email_through_a_real_smtp_server_once(
     advisory_id = await _matched(session, operators, "mailib", rating="CRITICAL")
     (notice_id,) = await service.fan_out(session, advisory_id=advisory_id, base_url=BASE)
     (delivery,) = await _deliveries(session, [notice_id])
-    mailer = SmtpMailer(host="127.0.0.1", port=smtp.port, sender="notices@ch.example", starttls=False)
+    relay = mail.SmtpMailer(host="127.0.0.1", port=smtp.port, sender="notices@ch.example", starttls=False)
+    mailer = SmtpMailer(relay)
     webhooks = FakeWebhookSender()
     for _ in range(2):  # the second run finds it delivered and sends nothing
         outcome = await service.deliver(

@@ -29,13 +29,12 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Protocol
 
+from forewarn.core import mail
 from forewarn.core.errors import ForewarnError
 
 if TYPE_CHECKING:
-    from pydantic import SecretStr
 
     from forewarn.clearinghouse.distribution.urls import Resolver
     from forewarn.core.settings import Settings
@@ -70,48 +69,20 @@ class WebhookSender(Protocol):
     async def send(self, call: WebhookCall) -> None: ...
 
 
-def _message(email: Email, sender: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = email.to
-    msg["Subject"] = email.subject
-    msg["Message-ID"] = f"<{email.message_id}@forewarn>"
-    msg.set_content(email.body)
-    return msg
-
-
 @dataclass
 class SmtpMailer:
-    """Email through an SMTP relay (stdlib ``smtplib``, run in a thread)."""
+    """Email through the programme's SMTP relay (:class:`forewarn.core.mail.SmtpMailer`), its refusals
+    reported as :class:`DeliveryFailed` with the same record-safe text."""
 
-    host: str
-    port: int
-    sender: str
-    starttls: bool = True
-    user: str | None = None
-    password: SecretStr | None = None
-    timeout: float = 30.0
-
-    def _send(self, email: Email) -> None:
-        import smtplib
-
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-            if self.starttls:
-                smtp.starttls()
-            if self.user and self.password is not None:
-                smtp.login(self.user, self.password.get_secret_value())
-            smtp.send_message(_message(email, self.sender))
+    relay: mail.Mailer
 
     async def send(self, email: Email) -> None:
-        import smtplib
-
         try:
-            await asyncio.to_thread(self._send, email)
-        except smtplib.SMTPResponseException as exc:
-            # The server's code only: its text may echo what was sent.
-            raise DeliveryFailed(f"SMTP server refused the message (code {exc.smtp_code})") from None
-        except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryFailed(f"SMTP delivery failed ({type(exc).__name__})") from None
+            await self.relay.send(
+                mail.Mail(to=(email.to,), subject=email.subject, body=email.body, message_id=email.message_id)
+            )
+        except mail.MailFailed as exc:
+            raise DeliveryFailed(exc.message) from None
 
 
 @dataclass
@@ -442,17 +413,10 @@ class FakeWebhookSender:
 
 
 def mailer_from(settings: Settings) -> Mailer:
-    if not settings.smtp_host:
+    relay = mail.mailer_from(settings)
+    if relay is None:
         return UnconfiguredMailer()
-    return SmtpMailer(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        sender=settings.smtp_from,
-        starttls=settings.smtp_starttls,
-        user=settings.smtp_user,
-        password=settings.smtp_password,
-        timeout=settings.smtp_timeout_seconds,
-    )
+    return SmtpMailer(relay)
 
 
 def webhook_sender_from(settings: Settings) -> WebhookSender:
