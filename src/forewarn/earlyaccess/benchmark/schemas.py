@@ -6,14 +6,13 @@ models have no field for them. ``PolicyIn`` carries the threshold *into* the ser
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from forewarn.earlyaccess.review.schemas import AccessMode
+from forewarn.earlyaccess.review.schemas import AccessMode, api_credential, endpoint_model, endpoint_url
 
 
 class PackStatus(StrEnum):
@@ -54,9 +53,6 @@ class PackOut(BaseModel):
     retired_at: datetime | None
 
 
-_GRADER_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
-
-
 class GraderIn(BaseModel):
     """The model that grades ``model_graded`` items: custodian-set, e.g. an enclave endpoint.
 
@@ -73,25 +69,17 @@ class GraderIn(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://", "mockllm:")):
-            raise ValueError("must be an http(s) URL of an OpenAI-compatible API")
-        if any(c.isspace() for c in value):
-            raise ValueError("must not contain spaces")
-        return value
+        return endpoint_url(value)
 
     @field_validator("model")
     @classmethod
     def _model(cls, value: str) -> str:
-        if not _GRADER_MODEL.match(value):
-            raise ValueError("use letters, digits and . _ : / @ + -")
-        return value
+        return endpoint_model(value)
 
     @field_validator("credential")
     @classmethod
     def _credential(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not 1 <= len(value.get_secret_value()) <= 4096:
-            raise ValueError("must be 1 to 4096 characters")
-        return value
+        return api_credential(value)
 
     def __repr__(self) -> str:
         return "GraderIn(<sealed>)"

@@ -14,6 +14,29 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:+/-]{0,99}$")
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 
 
+def endpoint_url(value: str) -> str:
+    """An OpenAI-compatible API's base URL (``mockllm:`` for the test models), with no whitespace."""
+    if not value.startswith(("https://", "http://", "mockllm:")):
+        raise ValueError("must be an http(s) URL of an OpenAI-compatible API")
+    if any(c.isspace() for c in value):
+        raise ValueError("must not contain spaces")
+    return value
+
+
+def endpoint_model(value: str) -> str:
+    """A model name as OpenAI-compatible APIs take it."""
+    if not _MODEL.match(value):
+        raise ValueError("use letters, digits and . _ : / @ + -")
+    return value
+
+
+def api_credential(value: SecretStr | None) -> SecretStr | None:
+    """An optional API key of 1 to 4096 characters."""
+    if value is not None and not 1 <= len(value.get_secret_value()) <= 4096:
+        raise ValueError("must be 1 to 4096 characters")
+    return value
+
+
 CARD_TEXT_MAX = 8000
 
 
@@ -72,25 +95,17 @@ class ModelIn(BaseModel):
     @field_validator("endpoint_model")
     @classmethod
     def _model(cls, value: str) -> str:
-        if not _MODEL.match(value):
-            raise ValueError("use letters, digits and . _ : / @ + -")
-        return value
+        return endpoint_model(value)
 
     @field_validator("endpoint_base_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://", "mockllm:")):
-            raise ValueError("must be an http(s) URL of an OpenAI-compatible API")
-        if any(c.isspace() for c in value):
-            raise ValueError("must not contain spaces")
-        return value
+        return endpoint_url(value)
 
     @field_validator("credential")
     @classmethod
     def _credential(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not 1 <= len(value.get_secret_value()) <= 4096:
-            raise ValueError("must be 1 to 4096 characters")
-        return value
+        return api_credential(value)
 
 
 class ModelOut(BaseModel):
